@@ -1,0 +1,104 @@
+//! Server configuration: the subset of ZooKeeper's `zoo.cfg` that the core
+//! itself acts on. Parsing files and flags is the runtimes' job.
+
+use std::time::Duration;
+
+/// What the core needs to know. Build with `Config::default()` and adjust
+/// fields; [`crate::Server::new`] validates it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// ZooKeeper's `tickTime`: the basic time unit. Default 2000 ms.
+    pub tick_time: Duration,
+    /// `minSessionTimeout`; `None` means 2 × tick_time, as in ZooKeeper.
+    pub min_session_timeout: Option<Duration>,
+    /// `maxSessionTimeout`; `None` means 20 × tick_time, as in ZooKeeper.
+    pub max_session_timeout: Option<Duration>,
+    /// `maxClientCnxns`: concurrent connections per client address; 0 is
+    /// unlimited. Default 60, as ZooKeeper.
+    pub max_client_cnxns: u32,
+    /// `jute.maxbuffer`: the largest frame accepted. Default 0xfffff.
+    pub max_buffer: u32,
+    /// The server id (`myid`); the top byte of every session id, as in
+    /// ZooKeeper. Default 0 for a standalone server.
+    pub server_id: u8,
+    /// Secret mixed into session passwords. Session passwords are a
+    /// deterministic function of (secret, session id), so a restarted server
+    /// with the same secret accepts its old sessions back.
+    pub secret: u64,
+    /// Four-letter words that are answered (`4lw.commands.whitelist`).
+    /// Default `["srvr"]`, as ZooKeeper; `"*"` allows all.
+    pub four_letter_words: Vec<String>,
+    /// Where the data lives, only for display by `conf`/`dirs`.
+    pub data_dir: String,
+    /// The client port, only for display by `conf`.
+    pub client_port: u16,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            tick_time: Duration::from_millis(2000),
+            min_session_timeout: None,
+            max_session_timeout: None,
+            max_client_cnxns: 60,
+            max_buffer: 0xfffff,
+            server_id: 0,
+            secret: 0xB341_5C00,
+            four_letter_words: vec!["srvr".to_string()],
+            data_dir: String::new(),
+            client_port: 2181,
+        }
+    }
+}
+
+/// A configuration that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// The effective minimum session timeout.
+    pub fn min_timeout(&self) -> Duration {
+        self.min_session_timeout.unwrap_or(self.tick_time * 2)
+    }
+
+    /// The effective maximum session timeout.
+    pub fn max_timeout(&self) -> Duration {
+        self.max_session_timeout.unwrap_or(self.tick_time * 20)
+    }
+
+    /// Checks that the values make sense together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.tick_time.is_zero() {
+            return Err(ConfigError("tickTime must be positive".into()));
+        }
+        if self.min_timeout() > self.max_timeout() {
+            return Err(ConfigError(format!(
+                "minSessionTimeout {} ms is above maxSessionTimeout {} ms",
+                self.min_timeout().as_millis(),
+                self.max_timeout().as_millis()
+            )));
+        }
+        if self.max_timeout() > Duration::from_millis(i32::MAX as u64) {
+            return Err(ConfigError("maxSessionTimeout too large".into()));
+        }
+        if self.max_buffer < 1024 {
+            return Err(ConfigError("jute.maxbuffer below 1024 bytes".into()));
+        }
+        Ok(())
+    }
+
+    /// Whether four-letter word `cmd` is allowed.
+    pub fn four_letter_word_allowed(&self, cmd: &str) -> bool {
+        self.four_letter_words
+            .iter()
+            .any(|w| w == "*" || w.eq_ignore_ascii_case(cmd))
+    }
+}

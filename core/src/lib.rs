@@ -1,0 +1,236 @@
+//! # pookeeper-core: a ZooKeeper server as a pure state machine
+//!
+//! This crate is the whole of PooKeeper's decision making, with no I/O at all:
+//! no sockets, no files, no threads, no clock reads and no unseeded randomness.
+//! A runtime (the `pookeeper` mio binary, an async adapter, a fuzzer, a test,
+//! or your own event loop) owns the sockets and the clock and moves bytes in
+//! and out of a [`Server`].
+//!
+//! ## The driving contract
+//!
+//! * [`Server::accept`] registers a new client connection and returns its
+//!   [`ConnId`] (a counter, never reused).
+//! * [`Server::handle`] feeds one [`Input`]: bytes received on a connection
+//!   (split anywhere: one byte at a time works as well as a megabyte), the peer
+//!   closing, time passing ([`Input::Tick`]), or the log reporting that entries
+//!   are durable ([`Input::Durable`]).
+//! * After **every** `accept` or `handle`, drain [`Server::poll_output`] until
+//!   it returns `None`, acting on each [`Output`]:
+//!   * [`Output::Transmit`]: append the bytes to that connection's send queue,
+//!     in order;
+//!   * [`Output::Close`]: send what is queued for that connection, then close
+//!     it (log the reason);
+//!   * [`Output::Append`]: append the entry to the transaction log. Once the
+//!     entries up to some zxid are durable (written, and synced if you sync),
+//!     call `handle(now, Input::Durable { zxid })`. Batch as much as you like
+//!     (group commit): nothing that depends on an entry leaves the server before
+//!     its durability is reported. A purely in-memory server reports
+//!     durability right after draining.
+//! * Then read [`Server::poll_timeout`] and call `handle(now, Input::Tick)`
+//!   once that instant has passed. Ticking early or spuriously is harmless.
+//!
+//! `now` must never go backwards; if it does, the server treats it as the
+//! latest instant it has seen.
+//!
+//! Bad bytes from a peer never cause a panic or an `Err`: they become an
+//! [`Output::Close`] for that one connection with a [`CloseReason`] that says
+//! why.
+//!
+//! ## Example: driving the server by hand
+//!
+//! ```
+//! use std::time::Instant;
+//! use pookeeper_core::{Config, Input, Output, Server};
+//!
+//! let now = Instant::now();
+//! let mut server = Server::new(Config::default(), now, 1_700_000_000_000).unwrap();
+//! let conn = server.accept(now, None);
+//!
+//! // A ConnectRequest: protocolVersion 0, lastZxidSeen 0, timeout 30000 ms,
+//! // sessionId 0, a 16-byte zero password, readOnly false.
+//! let mut req = Vec::new();
+//! req.extend_from_slice(&0i32.to_be_bytes());
+//! req.extend_from_slice(&0i64.to_be_bytes());
+//! req.extend_from_slice(&30_000i32.to_be_bytes());
+//! req.extend_from_slice(&0i64.to_be_bytes());
+//! req.extend_from_slice(&16i32.to_be_bytes());
+//! req.extend_from_slice(&[0u8; 16]);
+//! req.push(0);
+//! let mut frame = (req.len() as u32).to_be_bytes().to_vec();
+//! frame.extend_from_slice(&req);
+//!
+//! server.handle(now, Input::Received { conn, bytes: &frame });
+//!
+//! // Drain outputs; a session is a logged transaction, so the reply is held
+//! // until the (here imaginary) log says it is durable.
+//! let mut replies = Vec::new();
+//! loop {
+//!     let mut durable = None;
+//!     while let Some(out) = server.poll_output() {
+//!         match out {
+//!             Output::Transmit { data, .. } => replies.push(data),
+//!             Output::Append { zxid, .. } => durable = Some(zxid),
+//!             Output::Close { .. } => unreachable!("a valid handshake"),
+//!         }
+//!     }
+//!     match durable {
+//!         Some(zxid) => server.handle(now, Input::Durable { zxid }),
+//!         None => break,
+//!     }
+//! }
+//! // One ConnectResponse: 4-byte length, then 36 or 37 bytes of body.
+//! assert_eq!(replies.len(), 1);
+//! assert_eq!(&replies[0][..4], &37u32.to_be_bytes());
+//! assert!(server.poll_timeout().is_some()); // the session will expire one day
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod config;
+pub mod error;
+mod path;
+pub mod proto;
+mod server;
+mod session;
+mod tree;
+pub mod txn;
+mod watch;
+
+pub use config::{Config, ConfigError};
+pub use error::ErrorCode;
+pub use server::{Server, Stats};
+pub use tree::Stat;
+
+use bytes::Bytes;
+
+/// A client connection, allocated by [`Server::accept`]. A plain counter that
+/// is never reused, so a stale event for a closed connection cannot reach a
+/// new one.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+/// Something that happened outside the server.
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'a> {
+    /// Bytes arrived on a connection: any split of the stream.
+    Received {
+        /// The connection.
+        conn: ConnId,
+        /// The bytes, in stream order after those of earlier `Received`s.
+        bytes: &'a [u8],
+    },
+    /// The peer closed the connection (EOF) or the socket failed. The session
+    /// lives on until it expires or the client reconnects to it.
+    PeerClosed {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// Only time moved. Harmless when nothing is due.
+    Tick,
+    /// Every [`Output::Append`] entry with a zxid up to and including `zxid`
+    /// is durable.
+    Durable {
+        /// The highest durable zxid.
+        zxid: i64,
+    },
+}
+
+/// Something the runtime must do. Drain with [`Server::poll_output`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Append these bytes to the connection's send queue.
+    Transmit {
+        /// The connection.
+        conn: ConnId,
+        /// Bytes to send, in order after earlier ones for this connection.
+        data: Bytes,
+    },
+    /// Send what is queued for the connection, then close it. Nothing more
+    /// will be emitted for this connection.
+    Close {
+        /// The connection.
+        conn: ConnId,
+        /// Why, for the log line.
+        reason: CloseReason,
+    },
+    /// Append a transaction to the log, then report [`Input::Durable`].
+    Append {
+        /// The transaction's zxid; strictly increasing.
+        zxid: i64,
+        /// The encoded transaction ([`txn::Txn::decode`] reads it back).
+        entry: Bytes,
+    },
+}
+
+/// Why the server closes a connection.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseReason {
+    /// A frame announced a length over `jute.maxbuffer` (or negative).
+    FrameTooLarge {
+        /// The announced length.
+        len: i64,
+        /// The configured maximum.
+        max: u32,
+    },
+    /// A record could not be decoded.
+    Malformed(String),
+    /// The first bytes were neither a ZooKeeper handshake nor a known command.
+    UnknownProtocol,
+    /// The client asked for a session that does not exist (or has expired),
+    /// or gave the wrong password; it was told so.
+    SessionExpired,
+    /// The client's lastZxidSeen is ahead of this server.
+    ClientAhead {
+        /// What the client has seen.
+        client_zxid: i64,
+        /// The server's last zxid.
+        server_zxid: i64,
+    },
+    /// The client closed its session.
+    SessionClosed,
+    /// Another connection took over this connection's session.
+    SessionMoved,
+    /// Too many connections from this address (`maxClientCnxns`).
+    TooManyConnections {
+        /// The configured maximum.
+        max: u32,
+    },
+    /// No handshake arrived in time.
+    HandshakeTimeout,
+    /// A four-letter word was answered; such connections close afterwards.
+    CommandDone,
+    /// The connection's text-protocol line was too long.
+    LineTooLong,
+    /// Authentication failed.
+    AuthFailed,
+}
+
+impl std::fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::FrameTooLarge { len, max } => {
+                write!(f, "frame length {len} outside 0..={max} (jute.maxbuffer)")
+            }
+            Self::Malformed(what) => write!(f, "malformed request: {what}"),
+            Self::UnknownProtocol => f.write_str("unrecognised protocol in first bytes"),
+            Self::SessionExpired => f.write_str("session expired or unknown"),
+            Self::ClientAhead {
+                client_zxid,
+                server_zxid,
+            } => write!(
+                f,
+                "client has seen zxid {client_zxid:#x}, ahead of our last zxid {server_zxid:#x}"
+            ),
+            Self::SessionClosed => f.write_str("session closed by client"),
+            Self::SessionMoved => f.write_str("session moved to another connection"),
+            Self::TooManyConnections { max } => {
+                write!(f, "too many connections from this address (max {max})")
+            }
+            Self::HandshakeTimeout => f.write_str("no handshake in time"),
+            Self::CommandDone => f.write_str("four-letter word answered"),
+            Self::LineTooLong => f.write_str("text line too long"),
+            Self::AuthFailed => f.write_str("authentication failed"),
+        }
+    }
+}

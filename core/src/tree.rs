@@ -1,0 +1,4 @@
+//! stub
+/// Stat
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stat {}
