@@ -88,10 +88,11 @@
 
 mod config;
 pub mod error;
+mod fourlw;
 mod path;
+mod prep;
 pub mod proto;
 mod server;
-mod session;
 mod tree;
 pub mod txn;
 mod watch;

@@ -1,38 +1,1190 @@
-//! The server: connections, sessions, dispatch. (stub, being written)
-use crate::{Config, ConfigError, ConnId, Input, Output};
-use std::net::SocketAddr;
-use std::time::Instant;
+//! The server: connections, sessions, the request path and its outputs.
+//!
+//! ## How a request flows
+//!
+//! Bytes are framed per connection. A read is answered from the tree at
+//! once. A write is validated (`prep`), becomes a [`Txn`] with the next zxid,
+//! is emitted as [`Output::Append`], and is applied to the tree right away so
+//! that later requests are validated against it. Everything a write causes
+//! to leave the server (its reply and the watch notifications it fires), and
+//! every reply produced after it, waits in one ordered queue until the log
+//! reports the write durable ([`Input::Durable`]). So:
+//!
+//! * no client ever sees a state that is not durable (a read that follows a
+//!   pending write is answered only once that write is durable);
+//! * replies and notifications leave in exactly the order they were produced,
+//!   which gives per-session FIFO and "notifications before the reply of the
+//!   op that fired them", as in ZooKeeper;
+//! * group commit falls out: all Appends of one loop turn can be synced
+//!   together and released by one `Durable`.
+//!
+//! Applying at ordering time rather than at durability time is a deliberate
+//! deviation from a strict "apply after commit" pipeline: it needs no overlay
+//! of uncommitted changes for validation (ZooKeeper's `outstandingChanges`),
+//! and since nothing derived from an undurable state is released early, it is
+//! indistinguishable from the outside. A replicated leader that loses its
+//! uncommitted tail will rebuild its tree from snapshot and log.
 
-/// Counters for monitoring.
+use crate::config::Config;
+use crate::prep::Prep;
+use crate::proto::records::{
+    encode_acls, encode_stat, op, reply_header, xid, ConnectRequest, Id, MultiOp, Request,
+};
+use crate::proto::{Reader, Writer};
+use crate::txn::{apply, Database, OpResult, Trigger, Txn, TxnOp};
+use crate::watch::{Event, Kind, Watches};
+use crate::{CloseReason, ConfigError, ConnId, ErrorCode, Input, Output};
+use bytes::{Buf, Bytes, BytesMut};
+use hashbrown::HashMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+/// How long a connection may stay without a session (ZooKeeper's
+/// `zookeeper.nio.sessionlessCnxnTimeout`, 10 s).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Server-wide counters, for the four-letter words and embedding users.
 #[derive(Debug, Default, Clone)]
 pub struct Stats {
-    /// Packets received.
+    /// Request packets received.
     pub packets_received: u64,
+    /// Reply and notification packets sent.
+    pub packets_sent: u64,
+    /// Connections accepted since start.
+    pub connections_accepted: u64,
+    /// Sum of request latencies (ms) for the average.
+    pub latency_total_ms: u64,
+    /// Requests whose latency was measured.
+    pub latency_count: u64,
+    /// Minimum latency seen (ms).
+    pub latency_min_ms: u64,
+    /// Maximum latency seen (ms).
+    pub latency_max_ms: u64,
 }
 
-/// The ZooKeeper server state machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    /// Nothing received yet.
+    Unknown,
+    /// ZooKeeper binary protocol.
+    Binary,
+}
+
+#[derive(Debug)]
+struct Conn {
+    peer: Option<SocketAddr>,
+    inbuf: BytesMut,
+    dialect: Dialect,
+    /// The session, once the handshake was accepted.
+    session: Option<i64>,
+    /// A Close was decided; ignore further input.
+    closing: bool,
+    /// Authenticated ids (`ip:` is always there when the peer is known).
+    auth: Vec<Id>,
+    /// Handshake deadline while there is no session.
+    handshake_deadline: Option<Instant>,
+    packets_received: u64,
+    packets_sent: u64,
+}
+
+#[derive(Debug)]
+struct Session {
+    timeout: Duration,
+    conn: Option<ConnId>,
+    expires: Instant,
+    /// A CloseSession Txn was produced; the session is gone for clients.
+    closing: bool,
+}
+
+/// The ZooKeeper server state machine. See the crate docs for the driving
+/// contract.
 pub struct Server {
-    _config: Config,
+    config: Config,
+    db: Database,
+    watches: Watches,
+    conns: BTreeMap<ConnId, Conn>,
+    next_conn: u64,
+    sessions: HashMap<i64, Session>,
+    expiry: BTreeSet<(Instant, i64)>,
+    handshakes: BTreeSet<(Instant, ConnId)>,
+    per_ip: HashMap<IpAddr, u32>,
+    next_session_id: i64,
+    /// Highest zxid handed out (applied to the tree, maybe not durable).
+    last_zxid: i64,
+    /// Highest zxid reported durable.
+    durable_zxid: i64,
+    /// Outputs waiting for `durable_zxid` to reach their gate.
+    gated: VecDeque<(i64, Output)>,
+    ready: VecDeque<Output>,
+    start: Instant,
+    now: Instant,
+    wall_at_start: i64,
+    stats: Stats,
+    triggers: Vec<Trigger>,
+    events: Vec<Event>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("connections", &self.conns.len())
+            .field("sessions", &self.sessions.len())
+            .field("znodes", &self.db.tree.len())
+            .field("last_zxid", &self.last_zxid)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Server {
-    /// Creates a server. `wall_ms` is the wall clock at `now`.
-    pub fn new(config: Config, _now: Instant, _wall_ms: i64) -> Result<Self, ConfigError> {
+    /// Creates a server with an empty tree. `now` is the current monotonic
+    /// time and `wall_ms` the wall clock (ms since the Unix epoch) at that
+    /// instant; later wall times are derived from `now`, so the server never
+    /// reads a clock.
+    pub fn new(config: Config, now: Instant, wall_ms: i64) -> Result<Self, ConfigError> {
         config.validate()?;
-        Ok(Self { _config: config })
+        // ZooKeeper: ((wall << 24) >>> 8) | (myid << 56).
+        let base = (((wall_ms as u64) << 24) >> 8) as i64;
+        let next_session_id = base | ((config.server_id as i64) << 56);
+        Ok(Self {
+            config,
+            db: Database::default(),
+            watches: Watches::default(),
+            conns: BTreeMap::new(),
+            next_conn: 1,
+            sessions: HashMap::new(),
+            expiry: BTreeSet::new(),
+            handshakes: BTreeSet::new(),
+            per_ip: HashMap::new(),
+            next_session_id,
+            last_zxid: 0,
+            durable_zxid: 0,
+            gated: VecDeque::new(),
+            ready: VecDeque::new(),
+            start: now,
+            now,
+            wall_at_start: wall_ms,
+            stats: Stats::default(),
+            triggers: Vec::new(),
+            events: Vec::new(),
+        })
     }
-    /// Registers a new connection.
-    pub fn accept(&mut self, _now: Instant, _peer: Option<SocketAddr>) -> ConnId {
-        ConnId(1)
+
+    /// Registers a new connection. `peer` is the client's address when known
+    /// (used for `maxClientCnxns`, `ip` ACLs and the four-letter words).
+    /// Drain [`Server::poll_output`] afterwards: a refused connection is
+    /// closed at once.
+    pub fn accept(&mut self, now: Instant, peer: Option<SocketAddr>) -> ConnId {
+        self.advance(now);
+        let id = ConnId(self.next_conn);
+        self.next_conn += 1;
+        self.stats.connections_accepted += 1;
+        let mut auth = Vec::new();
+        if let Some(p) = peer {
+            auth.push(Id {
+                scheme: "ip".into(),
+                id: p.ip().to_string(),
+            });
+        }
+        let deadline = self.now + HANDSHAKE_TIMEOUT;
+        self.conns.insert(
+            id,
+            Conn {
+                peer,
+                inbuf: BytesMut::new(),
+                dialect: Dialect::Unknown,
+                session: None,
+                closing: false,
+                auth,
+                handshake_deadline: Some(deadline),
+                packets_received: 0,
+                packets_sent: 0,
+            },
+        );
+        self.handshakes.insert((deadline, id));
+        if let Some(ip) = peer.map(|p| p.ip()) {
+            let n = self.per_ip.entry(ip).or_insert(0);
+            *n += 1;
+            let max = self.config.max_client_cnxns;
+            if max != 0 && *n > max {
+                self.close_now(id, CloseReason::TooManyConnections { max });
+            }
+        }
+        id
     }
-    /// Feeds one input.
-    pub fn handle(&mut self, _now: Instant, _input: Input<'_>) {}
-    /// Next output.
+
+    /// Feeds one input. Never fails: bad peer bytes close that connection.
+    pub fn handle(&mut self, now: Instant, input: Input<'_>) {
+        self.advance(now);
+        match input {
+            Input::Received { conn, bytes } => self.on_bytes(conn, bytes),
+            Input::PeerClosed { conn } => self.drop_conn(conn),
+            Input::Tick => self.on_tick(),
+            Input::Durable { zxid } => self.on_durable(zxid),
+        }
+    }
+
+    /// The next thing to do, if any. Drain until `None` after every
+    /// `accept`/`handle`.
+    #[must_use]
     pub fn poll_output(&mut self) -> Option<Output> {
+        while let Some(out) = self.ready.pop_front() {
+            match &out {
+                Output::Append { .. } => return Some(out),
+                Output::Transmit { conn, .. } => {
+                    if let Some(c) = self.conns.get_mut(conn) {
+                        c.packets_sent += 1;
+                        self.stats.packets_sent += 1;
+                        return Some(out);
+                    }
+                }
+                Output::Close { conn, .. } => {
+                    if self.conns.contains_key(conn) {
+                        self.drop_conn(*conn);
+                        return Some(out);
+                    }
+                }
+            }
+        }
         None
     }
-    /// Next deadline.
+
+    /// When to call `handle(now, Input::Tick)` next, if ever.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        None
+        let s = self.expiry.first().map(|e| e.0);
+        let h = self.handshakes.first().map(|e| e.0);
+        match (s, h) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
+
+    /// Counters since start.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Number of znodes.
+    pub fn znode_count(&self) -> usize {
+        self.db.tree.len()
+    }
+
+    /// Number of open sessions.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Number of open connections.
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// The zxid of the last write ordered.
+    pub fn last_zxid(&self) -> i64 {
+        self.last_zxid
+    }
+
+    /// Checks internal invariants (tree consistency, ephemeral owners are
+    /// open sessions). For tests and fuzzing.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        self.db.tree.check_invariants()?;
+        for (owner, paths) in self.db.tree.all_ephemerals() {
+            if !self.db.sessions.contains_key(&owner) {
+                return Err(format!("ephemerals {paths:?} of closed session {owner:#x}"));
+            }
+        }
+        Ok(())
+    }
+
+    // ----- time -----
+
+    fn advance(&mut self, now: Instant) {
+        if now > self.now {
+            self.now = now;
+        }
+    }
+
+    fn wall_now(&self) -> i64 {
+        self.wall_at_start + (self.now - self.start).as_millis() as i64
+    }
+
+    /// Session expiry rounded up to the next tick, as ZooKeeper's
+    /// expiry buckets do.
+    fn expiry_for(&self, timeout: Duration) -> Instant {
+        let tick = self.config.tick_time.as_millis().max(1);
+        let at = (self.now - self.start + timeout).as_millis();
+        let rounded = at.div_ceil(tick) * tick;
+        self.start + Duration::from_millis(rounded as u64)
+    }
+
+    fn touch(&mut self, sid: i64) {
+        let Some(s) = self.sessions.get(&sid) else {
+            return;
+        };
+        if s.closing {
+            return;
+        }
+        let new = self.expiry_for(s.timeout);
+        let old = s.expires;
+        if new != old {
+            self.expiry.remove(&(old, sid));
+            self.expiry.insert((new, sid));
+            if let Some(s) = self.sessions.get_mut(&sid) {
+                s.expires = new;
+            }
+        }
+    }
+
+    fn on_tick(&mut self) {
+        let now = self.now;
+        while let Some(&(at, sid)) = self.expiry.first() {
+            if at > now {
+                break;
+            }
+            self.expiry.remove(&(at, sid));
+            self.expire_session(sid);
+        }
+        while let Some(&(at, conn)) = self.handshakes.first() {
+            if at > now {
+                break;
+            }
+            self.handshakes.remove(&(at, conn));
+            if self.conns.get(&conn).is_some_and(|c| c.session.is_none()) {
+                self.close_conn(conn, CloseReason::HandshakeTimeout);
+            }
+        }
+    }
+
+    fn expire_session(&mut self, sid: i64) {
+        let Some(s) = self.sessions.get_mut(&sid) else {
+            return;
+        };
+        if s.closing {
+            return;
+        }
+        s.closing = true;
+        let conn = s.conn;
+        let (zxid, _) = self.write(sid, 0, TxnOp::CloseSession);
+        self.sessions.remove(&sid);
+        if let Some(c) = conn {
+            self.close_gated(c, zxid, CloseReason::SessionExpired);
+        }
+    }
+
+    // ----- outputs -----
+
+    fn emit(&mut self, gate: i64, out: Output) {
+        if self.gated.is_empty() && gate <= self.durable_zxid {
+            self.ready.push_back(out);
+        } else {
+            self.gated.push_back((gate, out));
+        }
+    }
+
+    /// Sends a frame once everything ordered so far is durable.
+    fn send(&mut self, conn: ConnId, data: Bytes) {
+        let gate = self.last_zxid;
+        self.emit(gate, Output::Transmit { conn, data });
+    }
+
+    fn close_gated(&mut self, conn: ConnId, gate: i64, reason: CloseReason) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            if c.closing {
+                return;
+            }
+            c.closing = true;
+            self.emit(gate, Output::Close { conn, reason });
+        }
+    }
+
+    /// Closes after everything already queued for the connection.
+    fn close_conn(&mut self, conn: ConnId, reason: CloseReason) {
+        let gate = self.last_zxid;
+        self.close_gated(conn, gate, reason);
+    }
+
+    /// Closes at once (nothing of this connection is queued yet).
+    fn close_now(&mut self, conn: ConnId, reason: CloseReason) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.closing = true;
+            self.ready.push_back(Output::Close { conn, reason });
+        }
+    }
+
+    fn on_durable(&mut self, zxid: i64) {
+        let zxid = zxid.min(self.last_zxid);
+        if zxid > self.durable_zxid {
+            self.durable_zxid = zxid;
+        }
+        while let Some((gate, _)) = self.gated.front() {
+            if *gate > self.durable_zxid {
+                break;
+            }
+            if let Some((_, out)) = self.gated.pop_front() {
+                self.ready.push_back(out);
+            }
+        }
+    }
+
+    /// Forgets a connection: its watches go, its session (if any) lives on
+    /// until it expires or is resumed.
+    fn drop_conn(&mut self, conn: ConnId) {
+        let Some(c) = self.conns.remove(&conn) else {
+            return;
+        };
+        self.watches.remove_conn(conn);
+        if let Some(d) = c.handshake_deadline {
+            self.handshakes.remove(&(d, conn));
+        }
+        if let Some(sid) = c.session {
+            if let Some(s) = self.sessions.get_mut(&sid) {
+                if s.conn == Some(conn) {
+                    s.conn = None;
+                }
+            }
+        }
+        if let Some(ip) = c.peer.map(|p| p.ip()) {
+            if let Some(n) = self.per_ip.get_mut(&ip) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.per_ip.remove(&ip);
+                }
+            }
+        }
+    }
+
+    // ----- the write path -----
+
+    /// Orders a write: assigns the next zxid, emits the Append, applies it,
+    /// fires watches. Returns the zxid and the result; the caller queues the
+    /// reply.
+    fn write(&mut self, session: i64, cxid: i32, op: TxnOp) -> (i64, OpResult) {
+        self.last_zxid += 1;
+        let txn = Txn {
+            zxid: self.last_zxid,
+            time: self.wall_now(),
+            session,
+            cxid,
+            op,
+        };
+        self.ready.push_back(Output::Append {
+            zxid: txn.zxid,
+            entry: txn.encode(),
+        });
+        let mut triggers = std::mem::take(&mut self.triggers);
+        triggers.clear();
+        let result = apply(&mut self.db, &txn, &mut triggers);
+        self.fire(&triggers);
+        self.triggers = triggers;
+        (txn.zxid, result)
+    }
+
+    fn fire(&mut self, triggers: &[Trigger]) {
+        let mut events = std::mem::take(&mut self.events);
+        events.clear();
+        for t in triggers {
+            self.watches.fire(t, &mut events);
+        }
+        for e in &events {
+            let mut w = reply_header(xid::NOTIFICATION, -1, 0);
+            w.int(e.kind as i32).int(3).string(&e.path);
+            self.send(e.conn, w.finish_frame());
+        }
+        self.events = events;
+    }
+}
+
+// ----- connections, handshake and requests -----
+
+impl Server {
+    fn on_bytes(&mut self, conn: ConnId, bytes: &[u8]) {
+        let max = self.config.max_buffer;
+        match self.conns.get_mut(&conn) {
+            Some(c) if !c.closing => c.inbuf.extend_from_slice(bytes),
+            _ => return,
+        }
+        loop {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                return;
+            };
+            if c.closing {
+                c.inbuf = BytesMut::new();
+                return;
+            }
+            if c.inbuf.len() < 4 {
+                return;
+            }
+            let head = [c.inbuf[0], c.inbuf[1], c.inbuf[2], c.inbuf[3]];
+            if c.dialect == Dialect::Unknown {
+                if let Some(cmd) = crate::fourlw::recognise(&head) {
+                    c.inbuf = BytesMut::new();
+                    self.four_letter_word(conn, cmd);
+                    return;
+                }
+                c.dialect = Dialect::Binary;
+            }
+            let len = i32::from_be_bytes(head);
+            if len < 0 || len as u32 > max {
+                self.close_conn(
+                    conn,
+                    CloseReason::FrameTooLarge {
+                        len: len as i64,
+                        max,
+                    },
+                );
+                continue;
+            }
+            let total = 4 + len as usize;
+            if c.inbuf.len() < total {
+                c.inbuf.reserve(total - c.inbuf.len());
+                return;
+            }
+            let mut frame = c.inbuf.split_to(total);
+            frame.advance(4);
+            let frame = frame.freeze();
+            c.packets_received += 1;
+            self.stats.packets_received += 1;
+            match c.session {
+                None => self.on_connect(conn, &frame),
+                Some(sid) => self.on_request(conn, sid, &frame),
+            }
+        }
+    }
+
+    fn negotiate(&self, requested: i32) -> Duration {
+        let req = Duration::from_millis(requested.max(0) as u64);
+        req.clamp(self.config.min_timeout(), self.config.max_timeout())
+    }
+
+    fn password(&self, sid: i64) -> [u8; 16] {
+        let mut x = (sid as u64) ^ self.config.secret;
+        let mut out = [0u8; 16];
+        for chunk in out.chunks_mut(8) {
+            x = splitmix64(x);
+            chunk.copy_from_slice(&x.to_be_bytes()[..chunk.len()]);
+        }
+        out
+    }
+
+    fn connect_response(timeout: Duration, sid: i64, passwd: &[u8]) -> Bytes {
+        let mut w = Writer::frame();
+        w.int(0)
+            .int(timeout.as_millis() as i32)
+            .long(sid)
+            .buffer(passwd)
+            .boolean(false);
+        w.finish_frame()
+    }
+
+    fn on_connect(&mut self, conn: ConnId, frame: &[u8]) {
+        let req = match ConnectRequest::decode(frame) {
+            Ok(r) => r,
+            Err(e) => {
+                self.close_conn(
+                    conn,
+                    CloseReason::Malformed(format!("connect request: {e}")),
+                );
+                return;
+            }
+        };
+        if req.last_zxid_seen > self.last_zxid {
+            self.close_conn(
+                conn,
+                CloseReason::ClientAhead {
+                    client_zxid: req.last_zxid_seen,
+                    server_zxid: self.last_zxid,
+                },
+            );
+            return;
+        }
+        let timeout = self.negotiate(req.timeout);
+        if req.session_id == 0 {
+            let mut sid = self.next_session_id;
+            if sid == crate::prep::CONTAINER_OWNER {
+                sid += 1;
+            }
+            self.next_session_id = sid.wrapping_add(1);
+            let expires = self.expiry_for(timeout);
+            self.sessions.insert(
+                sid,
+                Session {
+                    timeout,
+                    conn: Some(conn),
+                    expires,
+                    closing: false,
+                },
+            );
+            self.expiry.insert((expires, sid));
+            self.bind(conn, sid);
+            self.write(
+                sid,
+                0,
+                TxnOp::CreateSession {
+                    timeout: timeout.as_millis() as i32,
+                },
+            );
+            let passwd = self.password(sid);
+            self.send(conn, Self::connect_response(timeout, sid, &passwd));
+            return;
+        }
+        let sid = req.session_id;
+        let valid = self.sessions.get(&sid).is_some_and(|s| !s.closing)
+            && req.passwd.as_slice() == self.password(sid);
+        if !valid {
+            self.send(conn, Self::connect_response(Duration::ZERO, 0, &[0; 16]));
+            self.close_conn(conn, CloseReason::SessionExpired);
+            return;
+        }
+        let old = self.sessions.get(&sid).and_then(|s| s.conn);
+        if let Some(old) = old.filter(|&o| o != conn) {
+            self.close_conn(old, CloseReason::SessionMoved);
+        }
+        if let Some(s) = self.sessions.get_mut(&sid) {
+            s.conn = Some(conn);
+        }
+        self.bind(conn, sid);
+        self.touch(sid);
+        let passwd = self.password(sid);
+        self.send(conn, Self::connect_response(timeout, sid, &passwd));
+    }
+
+    fn bind(&mut self, conn: ConnId, sid: i64) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.session = Some(sid);
+            if let Some(d) = c.handshake_deadline.take() {
+                self.handshakes.remove(&(d, conn));
+            }
+        }
+    }
+
+    fn reply(&mut self, conn: ConnId, xid: i32, zxid: i64, err: ErrorCode) {
+        self.send(conn, reply_header(xid, zxid, err.code()).finish_frame());
+    }
+
+    fn on_request(&mut self, conn: ConnId, sid: i64, frame: &[u8]) {
+        if frame.len() < 8 {
+            self.close_conn(
+                conn,
+                CloseReason::Malformed("request header truncated".into()),
+            );
+            return;
+        }
+        let mut r = Reader::new(frame);
+        let (Ok(xid), Ok(opcode)) = (r.int("xid"), r.int("type")) else {
+            return;
+        };
+        let body = &frame[8..];
+        if !self.sessions.contains_key(&sid) {
+            // The session was closed or expired while bytes were in flight.
+            self.reply(conn, xid, self.last_zxid, ErrorCode::SessionExpired);
+            self.close_conn(conn, CloseReason::SessionExpired);
+            return;
+        }
+        self.touch(sid);
+        let req = match Request::decode(opcode, body) {
+            Ok(r) => r,
+            Err(e) => {
+                if opcode == op::AUTH {
+                    self.close_conn(conn, CloseReason::Malformed(format!("auth packet: {e}")));
+                } else if is_write(opcode) {
+                    let code = ErrorCode::MarshallingError;
+                    let (zxid, _) = self.write(sid, xid, TxnOp::Error { code: code.code() });
+                    self.reply(conn, xid, zxid, code);
+                } else {
+                    self.reply(conn, xid, self.last_zxid, ErrorCode::MarshallingError);
+                }
+                return;
+            }
+        };
+        match req {
+            Request::Ping => self.reply(conn, xid::PING, self.last_zxid, ErrorCode::Ok),
+            Request::CloseSession => {
+                if let Some(s) = self.sessions.remove(&sid) {
+                    self.expiry.remove(&(s.expires, sid));
+                }
+                let (zxid, _) = self.write(sid, xid, TxnOp::CloseSession);
+                self.reply(conn, xid, zxid, ErrorCode::Ok);
+                self.close_gated(conn, zxid, CloseReason::SessionClosed);
+            }
+            Request::Auth { scheme, auth, .. } => self.on_auth(conn, xid, &scheme, &auth),
+            Request::Create(_)
+            | Request::Delete { .. }
+            | Request::SetData { .. }
+            | Request::SetAcl { .. }
+            | Request::Check { .. }
+                if is_write(opcode) =>
+            {
+                self.on_write(conn, sid, xid, opcode, &req)
+            }
+            Request::Multi(ops) if opcode == op::MULTI => self.on_multi(conn, sid, xid, &ops),
+            Request::Multi(ops) => self.on_multi_read(conn, xid, &ops),
+            Request::Other
+            | Request::AddWatch { .. }
+            | Request::WatchOp { .. }
+            | Request::Create(_)
+            | Request::Delete { .. }
+            | Request::SetData { .. }
+            | Request::SetAcl { .. }
+            | Request::Check { .. } => {
+                // ZooKeeper answers opcodes it does not serve with
+                // UNIMPLEMENTED (zxid -1) and closes the connection.
+                self.reply(conn, xid, -1, ErrorCode::Unimplemented);
+                self.close_conn(
+                    conn,
+                    CloseReason::Malformed(format!("unsupported opcode {opcode}")),
+                );
+            }
+            read => self.on_read(conn, sid, xid, opcode, read),
+        }
+    }
+
+    fn on_auth(&mut self, conn: ConnId, xid: i32, scheme: &str, auth: &[u8]) {
+        let id = match scheme {
+            "digest" => Some(digest_id(auth)),
+            "ip" => self
+                .conns
+                .get(&conn)
+                .and_then(|c| c.peer)
+                .map(|p| p.ip().to_string()),
+            _ => None,
+        };
+        let Some(id) = id else {
+            self.send(
+                conn,
+                reply_header(xid, 0, ErrorCode::AuthFailed.code()).finish_frame(),
+            );
+            self.close_conn(conn, CloseReason::AuthFailed);
+            return;
+        };
+        if let Some(c) = self.conns.get_mut(&conn) {
+            let id = Id {
+                scheme: scheme.to_string(),
+                id,
+            };
+            if !c.auth.contains(&id) {
+                c.auth.push(id);
+            }
+        }
+        self.send(conn, reply_header(xid, 0, 0).finish_frame());
+    }
+
+    fn auth_of(&self, conn: ConnId) -> Vec<Id> {
+        self.conns
+            .get(&conn)
+            .map(|c| c.auth.clone())
+            .unwrap_or_default()
+    }
+
+    fn on_write(&mut self, conn: ConnId, sid: i64, xid: i32, opcode: i32, req: &Request) {
+        let auth = self.auth_of(conn);
+        let prepared = {
+            let mut p = Prep::new(&self.db.tree, sid, &auth);
+            match req {
+                Request::Create(c) => p.create(c),
+                Request::Delete { path, version } => p.delete(path, *version),
+                Request::SetData {
+                    path,
+                    data,
+                    version,
+                } => p.set_data(path, data, *version),
+                Request::SetAcl { path, acl, version } => p.set_acl(path, acl.as_deref(), *version),
+                Request::Check { path, version } => p.check(path, *version),
+                _ => Err(ErrorCode::Unimplemented),
+            }
+        };
+        let txn = match prepared {
+            Ok(t) => t,
+            Err(code) => {
+                let (zxid, _) = self.write(sid, xid, TxnOp::Error { code: code.code() });
+                self.reply(conn, xid, zxid, code);
+                return;
+            }
+        };
+        let (zxid, result) = self.write(sid, xid, txn);
+        let mut w = reply_header(xid, zxid, 0);
+        match result {
+            OpResult::Created { path, stat } => {
+                w.string(&path);
+                if opcode != op::CREATE {
+                    encode_stat(&mut w, &stat);
+                }
+            }
+            OpResult::SetData { stat } | OpResult::SetAcl { stat } | OpResult::Check { stat } => {
+                encode_stat(&mut w, &stat)
+            }
+            OpResult::Error(code) => {
+                // A validated Txn does not fail to apply; report it if it does.
+                w = reply_header(xid, zxid, code);
+            }
+            OpResult::Deleted | OpResult::Multi(_) | OpResult::Session => {}
+        }
+        self.send(conn, w.finish_frame());
+    }
+
+    fn on_multi(&mut self, conn: ConnId, sid: i64, xid: i32, ops: &[MultiOp]) {
+        let auth = self.auth_of(conn);
+        let txn = Prep::new(&self.db.tree, sid, &auth).multi(ops);
+        let (zxid, result) = self.write(sid, xid, txn);
+        let results = match result {
+            OpResult::Multi(r) => r,
+            _ => Vec::new(),
+        };
+        let mut w = reply_header(xid, zxid, 0);
+        for (o, res) in ops.iter().zip(&results) {
+            match res {
+                OpResult::Error(code) => {
+                    w.int(op::ERROR).boolean(false).int(*code).int(*code);
+                }
+                OpResult::Created { path, stat } => {
+                    if o.op_code() == op::CREATE {
+                        w.int(op::CREATE).boolean(false).int(0).string(path);
+                    } else {
+                        w.int(op::CREATE2).boolean(false).int(0).string(path);
+                        encode_stat(&mut w, stat);
+                    }
+                }
+                OpResult::Deleted => {
+                    w.int(op::DELETE).boolean(false).int(0);
+                }
+                OpResult::SetData { stat } => {
+                    w.int(op::SET_DATA).boolean(false).int(0);
+                    encode_stat(&mut w, stat);
+                }
+                OpResult::Check { .. } => {
+                    w.int(op::CHECK).boolean(false).int(0);
+                }
+                OpResult::SetAcl { .. } | OpResult::Multi(_) | OpResult::Session => {
+                    w.int(op::ERROR).boolean(false).int(-2).int(-2);
+                }
+            }
+        }
+        w.int(-1).boolean(true).int(-1);
+        self.send(conn, w.finish_frame());
+    }
+
+    fn on_multi_read(&mut self, conn: ConnId, xid: i32, ops: &[MultiOp]) {
+        let zxid = self.last_zxid;
+        let mut w = reply_header(xid, zxid, 0);
+        for o in ops {
+            match o {
+                MultiOp::GetData { path } => match self.db.tree.get(path) {
+                    Some(n) => {
+                        w.int(op::GET_DATA).boolean(false).int(0).buffer(&n.data);
+                        encode_stat(&mut w, &n.stat());
+                    }
+                    None => {
+                        let c = ErrorCode::NoNode.code();
+                        w.int(op::ERROR).boolean(false).int(c).int(c);
+                    }
+                },
+                MultiOp::GetChildren { path } => match self.db.tree.get(path) {
+                    Some(n) => {
+                        w.int(op::GET_CHILDREN).boolean(false).int(0);
+                        w.strings(&n.children.zookeeper_order());
+                    }
+                    None => {
+                        let c = ErrorCode::NoNode.code();
+                        w.int(op::ERROR).boolean(false).int(c).int(c);
+                    }
+                },
+                _ => {
+                    // ZooKeeper fails the whole multiRead for a write op.
+                    self.reply(conn, xid, zxid, ErrorCode::MarshallingError);
+                    return;
+                }
+            }
+        }
+        w.int(-1).boolean(true).int(-1);
+        self.send(conn, w.finish_frame());
+    }
+
+    fn on_read(&mut self, conn: ConnId, sid: i64, xid: i32, opcode: i32, req: Request) {
+        let zxid = self.last_zxid;
+        let mut w = reply_header(xid, zxid, 0);
+        let tree = &self.db.tree;
+        let result: Result<(), ErrorCode> = match req {
+            Request::Exists { path, watch } => {
+                if path.contains('\0') {
+                    Err(ErrorCode::BadArguments)
+                } else {
+                    if watch {
+                        self.watches.add(Kind::Data, &path, conn);
+                    }
+                    match tree.get(&path) {
+                        Some(n) => {
+                            encode_stat(&mut w, &n.stat());
+                            Ok(())
+                        }
+                        None => Err(ErrorCode::NoNode),
+                    }
+                }
+            }
+            Request::GetData { path, watch } => match tree.get(&path) {
+                Some(n) => {
+                    w.buffer(&n.data);
+                    encode_stat(&mut w, &n.stat());
+                    if watch {
+                        self.watches.add(Kind::Data, &path, conn);
+                    }
+                    Ok(())
+                }
+                None => Err(ErrorCode::NoNode),
+            },
+            Request::GetChildren { path, watch } => match tree.get(&path) {
+                Some(n) => {
+                    w.strings(&n.children.zookeeper_order());
+                    if opcode == op::GET_CHILDREN2 {
+                        encode_stat(&mut w, &n.stat());
+                    }
+                    if watch {
+                        self.watches.add(Kind::Child, &path, conn);
+                    }
+                    Ok(())
+                }
+                None => Err(ErrorCode::NoNode),
+            },
+            Request::GetAcl { path } => match tree.get(&path) {
+                Some(n) => {
+                    encode_acls(&mut w, tree.acl_of(n));
+                    encode_stat(&mut w, &n.stat());
+                    Ok(())
+                }
+                None => Err(ErrorCode::NoNode),
+            },
+            Request::Sync { path } => {
+                w.string(&path);
+                Ok(())
+            }
+            Request::GetEphemerals { prefix } => {
+                let all = tree.ephemerals_of(sid);
+                let p = prefix.trim();
+                let v: Vec<&String> = all
+                    .iter()
+                    .filter(|e| p.is_empty() || p == "/" || e.starts_with(prefix.as_str()))
+                    .collect();
+                w.strings(&v);
+                Ok(())
+            }
+            Request::GetAllChildrenNumber { path } => match tree.get(&path) {
+                Some(_) => {
+                    w.int(tree.descendant_count(&path) as i32);
+                    Ok(())
+                }
+                None => Err(ErrorCode::NoNode),
+            },
+            Request::WhoAmI => {
+                let auth = self.auth_of(conn);
+                w.int(auth.len() as i32);
+                for id in &auth {
+                    w.string(&id.scheme).string(&id.id);
+                }
+                Ok(())
+            }
+            Request::SetWatches {
+                relative_zxid,
+                data,
+                exist,
+                child,
+                ..
+            } => {
+                self.set_watches(conn, relative_zxid, &data, &exist, &child);
+                w = reply_header(xid, self.last_zxid, 0);
+                Ok(())
+            }
+            _ => Err(ErrorCode::Unimplemented),
+        };
+        match result {
+            Ok(()) => self.send(conn, w.finish_frame()),
+            Err(code) => self.reply(conn, xid, zxid, code),
+        }
+    }
+
+    /// ZooKeeper's `DataTree.setWatches`: re-arm the watches a reconnecting
+    /// client had, firing at once those whose change it missed.
+    fn set_watches(
+        &mut self,
+        conn: ConnId,
+        relative_zxid: i64,
+        data: &[String],
+        exist: &[String],
+        child: &[String],
+    ) {
+        use crate::watch::EventType as E;
+        let mut fired: Vec<(E, String)> = Vec::new();
+        for p in data {
+            match self.db.tree.get(p) {
+                None => fired.push((E::NodeDeleted, p.clone())),
+                Some(n) if n.mzxid > relative_zxid => fired.push((E::NodeDataChanged, p.clone())),
+                Some(_) => self.watches.add(Kind::Data, p, conn),
+            }
+        }
+        for p in exist {
+            match self.db.tree.get(p) {
+                Some(_) => fired.push((E::NodeCreated, p.clone())),
+                None => self.watches.add(Kind::Data, p, conn),
+            }
+        }
+        for p in child {
+            match self.db.tree.get(p) {
+                None => fired.push((E::NodeDeleted, p.clone())),
+                Some(n) if n.pzxid > relative_zxid => {
+                    fired.push((E::NodeChildrenChanged, p.clone()))
+                }
+                Some(_) => self.watches.add(Kind::Child, p, conn),
+            }
+        }
+        for (kind, path) in fired {
+            let mut w = reply_header(xid::NOTIFICATION, -1, 0);
+            w.int(kind as i32).int(3).string(&path);
+            self.send(conn, w.finish_frame());
+        }
+    }
+
+    fn four_letter_word(&mut self, conn: ConnId, cmd: &'static str) {
+        let text = if self.config.four_letter_word_allowed(cmd) {
+            crate::fourlw::answer(self, cmd)
+        } else {
+            format!("{cmd} is not executed because it is not in the whitelist.\n")
+        };
+        self.send(conn, Bytes::from(text));
+        self.close_conn(conn, CloseReason::CommandDone);
+    }
+}
+
+// ----- views for the four-letter words -----
+
+impl Server {
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub(crate) fn outstanding(&self) -> usize {
+        self.gated.len()
+    }
+
+    pub(crate) fn watch_summary(&self) -> (usize, usize, usize) {
+        (
+            self.watches.conn_count(),
+            self.watches.path_count(),
+            self.watches.count(),
+        )
+    }
+
+    pub(crate) fn ephemeral_count(&self) -> usize {
+        self.db.tree.ephemeral_count()
+    }
+
+    pub(crate) fn data_size(&self) -> u64 {
+        self.db.tree.data_size()
+    }
+
+    /// (peer, queued, received, sent, session, timeout ms) per connection.
+    pub(crate) fn connection_lines(&self) -> Vec<String> {
+        self.conns
+            .values()
+            .map(|c| {
+                let peer = c.peer.map_or_else(|| "unknown".to_string(), |p| p.to_string());
+                match c.session.and_then(|s| self.sessions.get(&s).map(|x| (s, x))) {
+                    Some((sid, s)) => format!(
+                        " /{peer}[1](queued=0,recved={},sent={},sid={sid:#x},lop=NA,est=0,to={},lcxid=0x0,lzxid={:#x},lresp=0,llat=0,minlat=0,avglat=0,maxlat=0)",
+                        c.packets_received,
+                        c.packets_sent,
+                        s.timeout.as_millis(),
+                        self.last_zxid
+                    ),
+                    None => format!(
+                        " /{peer}[0](queued=0,recved={},sent={})",
+                        c.packets_received, c.packets_sent
+                    ),
+                }
+            })
+            .collect()
+    }
+
+    pub(crate) fn session_dump(&self) -> (Vec<(i64, Duration)>, Vec<(i64, Vec<String>)>) {
+        let mut s: Vec<(i64, Duration)> = self
+            .sessions
+            .iter()
+            .map(|(&id, s)| (id, s.timeout))
+            .collect();
+        s.sort_unstable();
+        (s, self.db.tree.all_ephemerals())
+    }
+
+    pub(crate) fn watches_by_session(&self) -> Vec<(i64, Vec<String>)> {
+        let mut out = Vec::new();
+        for (id, c) in &self.conns {
+            let paths = self.watches.paths_of(*id);
+            if let (Some(sid), false) = (c.session, paths.is_empty()) {
+                out.push((sid, paths));
+            }
+        }
+        out
+    }
+
+    pub(crate) fn watches_by_path(&self) -> Vec<(String, Vec<i64>)> {
+        self.watches
+            .by_path()
+            .into_iter()
+            .map(|(p, conns)| {
+                let sids = conns
+                    .iter()
+                    .filter_map(|c| self.conns.get(c).and_then(|c| c.session))
+                    .collect();
+                (p, sids)
+            })
+            .collect()
+    }
+}
+
+fn is_write(opcode: i32) -> bool {
+    matches!(
+        opcode,
+        op::CREATE
+            | op::CREATE2
+            | op::CREATE_CONTAINER
+            | op::CREATE_TTL
+            | op::DELETE
+            | op::SET_DATA
+            | op::SET_ACL
+            | op::CHECK
+            | op::MULTI
+    )
+}
+
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// `user:base64(sha1("user:password"))`, ZooKeeper's digest id.
+pub(crate) fn digest_id(auth: &[u8]) -> String {
+    let text = String::from_utf8_lossy(auth);
+    let user = text.split(':').next().unwrap_or("");
+    let hash = sha1_smol::Sha1::from(text.as_bytes()).digest().bytes();
+    format!("{user}:{}", base64(&hash))
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }

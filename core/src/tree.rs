@@ -1,4 +1,593 @@
-//! stub
-/// Stat
+//! The data tree: znodes, their Stat, children, ephemerals and interned ACLs.
+//!
+//! The tree only knows how to change itself; whether a change is allowed is
+//! decided before (see `prep`), and every change arrives through
+//! [`crate::txn::apply`], so the same calls serve live requests and recovery.
+
+use crate::path;
+use crate::proto::records::{Acl, AclList};
+use bytes::Bytes;
+use hashbrown::HashMap;
+use std::collections::BTreeSet;
+
+/// A znode's metadata, exactly ZooKeeper's `Stat`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stat {}
+pub struct Stat {
+    /// zxid of the create.
+    pub czxid: i64,
+    /// zxid of the last data change.
+    pub mzxid: i64,
+    /// Creation time, ms since the epoch.
+    pub ctime: i64,
+    /// Last modification time, ms since the epoch.
+    pub mtime: i64,
+    /// Number of data changes.
+    pub version: i32,
+    /// Number of child changes (creates; ZooKeeper does not count deletes).
+    pub cversion: i32,
+    /// Number of ACL changes.
+    pub aversion: i32,
+    /// Owning session of an ephemeral node, else 0.
+    pub ephemeral_owner: i64,
+    /// Length of the data.
+    pub data_length: i32,
+    /// Number of children.
+    pub num_children: i32,
+    /// zxid of the last child create or delete.
+    pub pzxid: i64,
+}
+
+/// Index of an interned ACL list.
+pub(crate) type AclRef = u32;
+
+/// The children of a node, in creation order, plus the table size Java's
+/// `HashSet` would have for them, so that listings come out in exactly the
+/// order Apache ZooKeeper's `HashSet<String>` iterates.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Children {
+    /// name → insertion sequence number.
+    names: HashMap<Box<str>, u64>,
+    next_seq: u64,
+    /// Java HashMap table capacity (0 until the first child, then 8, doubling
+    /// when more than 3/4 full; it never shrinks).
+    java_cap: u32,
+}
+
+impl Children {
+    pub(crate) fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        self.names.contains_key(name)
+    }
+
+    fn insert(&mut self, name: &str) {
+        if self.names.contains_key(name) {
+            return;
+        }
+        self.names.insert(name.into(), self.next_seq);
+        self.next_seq += 1;
+        if self.java_cap == 0 {
+            self.java_cap = 8;
+        }
+        while self.names.len() as u64 * 4 > self.java_cap as u64 * 3 {
+            self.java_cap = self.java_cap.saturating_mul(2);
+        }
+    }
+
+    fn remove(&mut self, name: &str) {
+        self.names.remove(name);
+    }
+
+    /// Children in creation order.
+    pub(crate) fn creation_order(&self) -> Vec<&str> {
+        let mut v: Vec<(&str, u64)> = self.names.iter().map(|(k, &s)| (&**k, s)).collect();
+        v.sort_unstable_by_key(|&(_, s)| s);
+        v.into_iter().map(|(k, _)| k).collect()
+    }
+
+    /// Children in the order Apache ZooKeeper lists them: Java `HashSet`
+    /// iteration order (bucket by the spread `String.hashCode`, then
+    /// insertion order within a bucket).
+    pub(crate) fn zookeeper_order(&self) -> Vec<&str> {
+        let mask = self.java_cap.max(1) - 1;
+        let mut v: Vec<(u32, u64, &str)> = self
+            .names
+            .iter()
+            .map(|(k, &s)| {
+                let h = java_string_hash(k) as u32;
+                ((h ^ (h >> 16)) & mask, s, &**k)
+            })
+            .collect();
+        v.sort_unstable();
+        v.into_iter().map(|(_, _, k)| k).collect()
+    }
+}
+
+/// Java's `String.hashCode` over UTF-16 code units.
+fn java_string_hash(s: &str) -> i32 {
+    s.encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
+}
+
+/// One znode.
+#[derive(Debug, Clone)]
+pub(crate) struct Node {
+    pub(crate) data: Bytes,
+    pub(crate) acl: AclRef,
+    pub(crate) czxid: i64,
+    pub(crate) mzxid: i64,
+    pub(crate) ctime: i64,
+    pub(crate) mtime: i64,
+    pub(crate) version: i32,
+    pub(crate) cversion: i32,
+    pub(crate) aversion: i32,
+    pub(crate) ephemeral_owner: i64,
+    pub(crate) pzxid: i64,
+    pub(crate) children: Children,
+}
+
+impl Node {
+    fn new(data: Bytes, acl: AclRef, zxid: i64, time: i64, ephemeral_owner: i64) -> Self {
+        Self {
+            data,
+            acl,
+            czxid: zxid,
+            mzxid: zxid,
+            ctime: time,
+            mtime: time,
+            version: 0,
+            cversion: 0,
+            aversion: 0,
+            ephemeral_owner,
+            pzxid: zxid,
+            children: Children::default(),
+        }
+    }
+
+    /// The Stat clients see.
+    pub(crate) fn stat(&self) -> Stat {
+        Stat {
+            czxid: self.czxid,
+            mzxid: self.mzxid,
+            ctime: self.ctime,
+            mtime: self.mtime,
+            version: self.version,
+            cversion: self.cversion,
+            aversion: self.aversion,
+            ephemeral_owner: self.ephemeral_owner,
+            data_length: self.data.len() as i32,
+            num_children: self.children.len() as i32,
+            pzxid: self.pzxid,
+        }
+    }
+}
+
+/// Interned ACL lists: each distinct list is stored once, with a reference
+/// count, as ZooKeeper's `ReferenceCountedACLCache` does.
+#[derive(Debug, Default)]
+pub(crate) struct AclCache {
+    by_list: HashMap<AclList, AclRef>,
+    lists: Vec<(AclList, u64)>,
+    free: Vec<AclRef>,
+}
+
+impl AclCache {
+    fn intern(&mut self, acl: &AclList) -> AclRef {
+        if let Some(&r) = self.by_list.get(acl) {
+            if let Some(e) = self.lists.get_mut(r as usize) {
+                e.1 += 1;
+            }
+            return r;
+        }
+        let r = match self.free.pop() {
+            Some(r) => {
+                self.lists[r as usize] = (acl.clone(), 1);
+                r
+            }
+            None => {
+                self.lists.push((acl.clone(), 1));
+                (self.lists.len() - 1) as AclRef
+            }
+        };
+        self.by_list.insert(acl.clone(), r);
+        r
+    }
+
+    fn release(&mut self, r: AclRef) {
+        if let Some(e) = self.lists.get_mut(r as usize) {
+            e.1 = e.1.saturating_sub(1);
+            if e.1 == 0 {
+                self.by_list.remove(&e.0);
+                e.0 = AclList::new();
+                self.free.push(r);
+            }
+        }
+    }
+
+    pub(crate) fn get(&self, r: AclRef) -> &[Acl] {
+        self.lists.get(r as usize).map_or(&[], |e| &e.0)
+    }
+
+    /// Number of distinct lists in use.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.by_list.len()
+    }
+}
+
+/// The tree of znodes.
+#[derive(Debug)]
+pub(crate) struct DataTree {
+    nodes: HashMap<Box<str>, Node>,
+    pub(crate) acls: AclCache,
+    /// session id → its ephemeral paths (sorted, so closing a session deletes
+    /// them in a deterministic order).
+    ephemerals: HashMap<i64, BTreeSet<Box<str>>>,
+    /// Total bytes of paths and data, for `mntr`'s approximate_data_size.
+    data_size: u64,
+}
+
+impl Default for DataTree {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DataTree {
+    /// A fresh tree: `/`, `/zookeeper`, `/zookeeper/quota` and
+    /// `/zookeeper/config` (read-only to the world), all with zero Stats, as
+    /// in a fresh Apache ZooKeeper.
+    pub(crate) fn new() -> Self {
+        let mut t = Self {
+            nodes: HashMap::new(),
+            acls: AclCache::default(),
+            ephemerals: HashMap::new(),
+            data_size: 0,
+        };
+        let open: AclList = smallvec::smallvec![Acl::open()];
+        let read_only: AclList = smallvec::smallvec![Acl {
+            perms: 1,
+            ..Acl::open()
+        }];
+        for p in ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"] {
+            let acl = if p == "/zookeeper/config" {
+                t.acls.intern(&read_only)
+            } else {
+                t.acls.intern(&open)
+            };
+            let mut n = Node::new(Bytes::new(), acl, 0, 0, 0);
+            n.pzxid = 0;
+            t.data_size += p.len() as u64;
+            t.nodes.insert(p.into(), n);
+        }
+        // ZooKeeper sets /zookeeper/config's ACL with setACL(..., -1), which
+        // stores aversion -1.
+        if let Some(n) = t.nodes.get_mut("/zookeeper/config") {
+            n.aversion = -1;
+        }
+        for (parent, child) in [
+            ("/", "zookeeper"),
+            ("/zookeeper", "quota"),
+            ("/zookeeper", "config"),
+        ] {
+            if let Some(n) = t.nodes.get_mut(parent) {
+                n.children.insert(child);
+            }
+        }
+        t
+    }
+
+    /// The node at `path` (`""` is the root, as in ZooKeeper).
+    pub(crate) fn get(&self, path: &str) -> Option<&Node> {
+        self.nodes.get(path::normalize(path))
+    }
+
+    /// Number of znodes.
+    pub(crate) fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Approximate bytes of paths and data.
+    pub(crate) fn data_size(&self) -> u64 {
+        self.data_size
+    }
+
+    /// The ACL list of a node.
+    pub(crate) fn acl_of(&self, node: &Node) -> &[Acl] {
+        self.acls.get(node.acl)
+    }
+
+    /// The ephemeral paths a session owns, sorted.
+    pub(crate) fn ephemerals_of(&self, session: i64) -> Vec<String> {
+        self.ephemerals
+            .get(&session)
+            .map(|s| s.iter().map(|p| p.to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Number of ephemeral nodes.
+    pub(crate) fn ephemeral_count(&self) -> usize {
+        self.ephemerals.values().map(BTreeSet::len).sum()
+    }
+
+    /// Sessions that own ephemerals, with their paths, sorted by session.
+    pub(crate) fn all_ephemerals(&self) -> Vec<(i64, Vec<String>)> {
+        let mut v: Vec<(i64, Vec<String>)> = self
+            .ephemerals
+            .iter()
+            .map(|(&s, set)| (s, set.iter().map(|p| p.to_string()).collect()))
+            .collect();
+        v.sort_unstable_by_key(|e| e.0);
+        v
+    }
+
+    /// Number of descendants of `path` (not counting itself).
+    pub(crate) fn descendant_count(&self, path: &str) -> usize {
+        let mut count = 0;
+        let mut stack = vec![path::normalize(path).to_string()];
+        while let Some(p) = stack.pop() {
+            if let Some(n) = self.nodes.get(p.as_str()) {
+                for c in n.children.creation_order() {
+                    count += 1;
+                    stack.push(child_path(&p, c));
+                }
+            }
+        }
+        count
+    }
+
+    /// Creates a node. Returns false (and changes nothing) when the parent is
+    /// missing or the node exists; validated transactions never hit that.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn create(
+        &mut self,
+        path: &str,
+        data: Bytes,
+        acl: &AclList,
+        ephemeral_owner: i64,
+        parent_cversion: i32,
+        zxid: i64,
+        time: i64,
+    ) -> bool {
+        let Some(parent_path) = path::parent(path) else {
+            return false;
+        };
+        let parent_path = path::normalize(parent_path);
+        if self.nodes.contains_key(path) || !self.nodes.contains_key(parent_path) {
+            return false;
+        }
+        let name = path::name(path);
+        if let Some(parent) = self.nodes.get_mut(parent_path) {
+            if parent_cversion > parent.cversion {
+                parent.cversion = parent_cversion;
+                parent.pzxid = zxid;
+            }
+            parent.children.insert(name);
+        }
+        let acl = self.acls.intern(acl);
+        self.data_size += (path.len() + data.len()) as u64;
+        self.nodes.insert(
+            path.into(),
+            Node::new(data, acl, zxid, time, ephemeral_owner),
+        );
+        if ephemeral_owner != 0 && !is_special_owner(ephemeral_owner) {
+            self.ephemerals
+                .entry(ephemeral_owner)
+                .or_default()
+                .insert(path.into());
+        }
+        true
+    }
+
+    /// Deletes a node (and only that node: callers ensure it has no
+    /// children). Returns false when it does not exist.
+    pub(crate) fn delete(&mut self, path: &str, zxid: i64) -> bool {
+        let Some(parent_path) = path::parent(path) else {
+            return false;
+        };
+        let parent_path = path::normalize(parent_path);
+        if path::is_special(path) || !self.nodes.contains_key(path) {
+            return false;
+        }
+        let Some(node) = self.nodes.remove(path) else {
+            return false;
+        };
+        // Orphaned grandchildren cannot happen for validated transactions,
+        // but `apply` must be total: remove the whole subtree.
+        for c in node.children.creation_order() {
+            self.delete(&child_path(path, c), zxid);
+        }
+        self.acls.release(node.acl);
+        self.data_size = self
+            .data_size
+            .saturating_sub((path.len() + node.data.len()) as u64);
+        if node.ephemeral_owner != 0 && !is_special_owner(node.ephemeral_owner) {
+            if let Some(set) = self.ephemerals.get_mut(&node.ephemeral_owner) {
+                set.remove(path);
+                if set.is_empty() {
+                    self.ephemerals.remove(&node.ephemeral_owner);
+                }
+            }
+        }
+        if let Some(parent) = self.nodes.get_mut(parent_path) {
+            parent.children.remove(path::name(path));
+            if zxid > parent.pzxid {
+                parent.pzxid = zxid;
+            }
+        }
+        true
+    }
+
+    /// Sets a node's data and version. Returns its new Stat, or None when it
+    /// does not exist.
+    pub(crate) fn set_data(
+        &mut self,
+        path: &str,
+        data: Bytes,
+        version: i32,
+        zxid: i64,
+        time: i64,
+    ) -> Option<Stat> {
+        let n = self.nodes.get_mut(path::normalize(path))?;
+        self.data_size = self.data_size.saturating_sub(n.data.len() as u64) + data.len() as u64;
+        n.data = data;
+        n.version = version;
+        n.mzxid = zxid;
+        n.mtime = time;
+        Some(n.stat())
+    }
+
+    /// Replaces a node's ACL and sets its aversion.
+    pub(crate) fn set_acl(&mut self, path: &str, acl: &AclList, aversion: i32) -> Option<Stat> {
+        let new = self.acls.intern(acl);
+        let Some(n) = self.nodes.get_mut(path::normalize(path)) else {
+            self.acls.release(new);
+            return None;
+        };
+        let old = std::mem::replace(&mut n.acl, new);
+        n.aversion = aversion;
+        let stat = n.stat();
+        self.acls.release(old);
+        Some(stat)
+    }
+
+    /// Checks the tree's invariants; used by tests and the fuzzer.
+    pub(crate) fn check_invariants(&self) -> Result<(), String> {
+        for (p, n) in &self.nodes {
+            if &**p != "/" {
+                let parent = path::normalize(path::parent(p).unwrap_or(""));
+                match self.nodes.get(parent) {
+                    Some(pn) if pn.children.contains(path::name(p)) => {}
+                    _ => return Err(format!("{p} is not listed by its parent")),
+                }
+            }
+            for c in n.children.creation_order() {
+                if !self.nodes.contains_key(child_path(p, c).as_str()) {
+                    return Err(format!("{p} lists missing child {c}"));
+                }
+            }
+            if n.ephemeral_owner != 0 && !is_special_owner(n.ephemeral_owner) {
+                let listed = self
+                    .ephemerals
+                    .get(&n.ephemeral_owner)
+                    .is_some_and(|s| s.contains(&**p));
+                if !listed {
+                    return Err(format!("ephemeral {p} not indexed"));
+                }
+                if n.children.len() != 0 {
+                    return Err(format!("ephemeral {p} has children"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Container and TTL nodes keep their type in ephemeralOwner (top bits);
+/// they are not owned by a session.
+pub(crate) fn is_special_owner(owner: i64) -> bool {
+    owner < 0
+}
+
+/// `parent` + `/` + `name`, without a double slash at the root.
+pub(crate) fn child_path(parent: &str, name: &str) -> String {
+    if parent == "/" || parent.is_empty() {
+        format!("/{name}")
+    } else {
+        format!("{parent}/{name}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open() -> AclList {
+        smallvec::smallvec![Acl::open()]
+    }
+
+    #[test]
+    fn fresh_tree_looks_like_zookeeper() {
+        let t = DataTree::new();
+        assert_eq!(t.len(), 4);
+        let root = t.get("/").unwrap().stat();
+        assert_eq!(root.num_children, 1);
+        assert_eq!(root.czxid, 0);
+        assert_eq!(t.descendant_count("/"), 3);
+        assert_eq!(t.acl_of(t.get("/zookeeper/config").unwrap())[0].perms, 1);
+        t.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn create_and_delete_update_parent_stat() {
+        let mut t = DataTree::new();
+        assert!(t.create("/a", Bytes::from_static(b"x"), &open(), 0, 1, 5, 100));
+        assert!(!t.create("/a", Bytes::new(), &open(), 0, 2, 6, 100));
+        assert!(!t.create("/no/b", Bytes::new(), &open(), 0, 1, 6, 100));
+        let root = t.get("/").unwrap().stat();
+        assert_eq!((root.cversion, root.pzxid, root.num_children), (1, 5, 2));
+        assert!(t.create("/a/e", Bytes::new(), &open(), 42, 1, 7, 100));
+        assert_eq!(t.ephemerals_of(42), vec!["/a/e".to_string()]);
+        assert!(t.delete("/a/e", 8));
+        let a = t.get("/a").unwrap().stat();
+        // ZooKeeper does not bump cversion on delete, only pzxid.
+        assert_eq!((a.cversion, a.pzxid, a.num_children), (1, 8, 0));
+        assert!(t.ephemerals_of(42).is_empty());
+        assert!(!t.delete("/zookeeper", 9));
+        t.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn acl_lists_are_shared() {
+        let mut t = DataTree::new();
+        for i in 0..100 {
+            t.create(&format!("/n{i}"), Bytes::new(), &open(), 0, i + 1, 10, 0);
+        }
+        assert_eq!(t.acls.len(), 2); // open, and /zookeeper/config's read-only
+        for i in 0..100 {
+            t.delete(&format!("/n{i}"), 200);
+        }
+        assert_eq!(t.acls.len(), 2);
+    }
+
+    #[test]
+    fn children_in_java_hashset_order() {
+        // Java: new HashSet<>(8) with "b","a","c" added iterates a, b, c
+        // ("a".hashCode() = 97 → bucket 1, "b" → 2, "c" → 3).
+        let mut c = Children::default();
+        for n in ["b", "a", "c"] {
+            c.insert(n);
+        }
+        assert_eq!(c.zookeeper_order(), vec!["a", "b", "c"]);
+        assert_eq!(c.creation_order(), vec!["b", "a", "c"]);
+        // Values printed by Java 17 for the same inserts.
+        assert_eq!(java_string_hash("zookeeper"), 1_600_681_804);
+        let mut c = Children::default();
+        for n in [
+            "zz",
+            "b",
+            "a",
+            "c",
+            "node-0000000001",
+            "lock-",
+            "x",
+            "y",
+            "q",
+            "longer-name",
+        ] {
+            c.insert(n);
+        }
+        let want = "zz, longer-name, a, q, b, c, node-0000000001, lock-, x, y";
+        assert_eq!(c.zookeeper_order().join(", "), want);
+        let mut c = Children::default();
+        for i in 0..20 {
+            c.insert(&format!("n{i}"));
+        }
+        c.remove("n3");
+        c.insert("n3");
+        let want = "n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, n10, n12, n11, n14, n13, n16, n15, n18, n17, n19";
+        assert_eq!(c.zookeeper_order().join(", "), want);
+    }
+}

@@ -1,0 +1,177 @@
+//! The four-letter words: plain-text admin commands sent raw (no frame) on
+//! the client port, answered with text, after which the connection closes.
+//! Output follows Apache ZooKeeper's line shapes so monitoring scripts that
+//! parse ZooKeeper's answers parse ours.
+
+use crate::Server;
+use std::fmt::Write as _;
+
+/// Every word ZooKeeper knows (`FourLetterCommands`), recognised even when
+/// not whitelisted (the answer then says so).
+const KNOWN: [&str; 19] = [
+    "conf", "cons", "crst", "dirs", "dump", "envi", "gtmk", "hash", "isro", "mntr", "ruok", "srst",
+    "srvr", "stat", "stmk", "wchc", "wchp", "wchs", "rcvr",
+];
+
+/// Server version string reported by `srvr`, `stat` and `mntr`.
+pub(crate) const VERSION: &str = concat!(
+    "3.8.0-pookeeper-",
+    env!("CARGO_PKG_VERSION"),
+    ", built on 1970-01-01 00:00 UTC"
+);
+
+/// The word in the first four bytes of a connection, if they are one.
+pub(crate) fn recognise(head: &[u8; 4]) -> Option<&'static str> {
+    let s = std::str::from_utf8(head).ok()?;
+    KNOWN.iter().copied().find(|k| *k == s)
+}
+
+/// The text answer to an allowed word.
+pub(crate) fn answer(server: &Server, cmd: &str) -> String {
+    let mut o = String::new();
+    let st = server.stats();
+    let cfg = server.config();
+    match cmd {
+        "ruok" => o.push_str("imok"),
+        "isro" => o.push_str("rw"),
+        "srvr" | "stat" => {
+            let _ = writeln!(o, "Zookeeper version: {VERSION}");
+            if cmd == "stat" {
+                o.push_str("Clients:\n");
+                for l in server.connection_lines() {
+                    let _ = writeln!(o, "{}", l.split("(queued").next().unwrap_or(&l));
+                }
+                o.push('\n');
+            }
+            let avg = if st.latency_count == 0 {
+                0.0
+            } else {
+                st.latency_total_ms as f64 / st.latency_count as f64
+            };
+            let _ = writeln!(
+                o,
+                "Latency min/avg/max: {}/{avg:.4}/{}",
+                st.latency_min_ms, st.latency_max_ms
+            );
+            let _ = writeln!(o, "Received: {}", st.packets_received);
+            let _ = writeln!(o, "Sent: {}", st.packets_sent);
+            let _ = writeln!(o, "Connections: {}", server.connection_count());
+            let _ = writeln!(o, "Outstanding: {}", server.outstanding());
+            let _ = writeln!(o, "Zxid: {:#x}", server.last_zxid());
+            let _ = writeln!(o, "Mode: standalone");
+            let _ = writeln!(o, "Node count: {}", server.znode_count());
+        }
+        "conf" => {
+            let _ = writeln!(o, "clientPort={}", cfg.client_port);
+            let _ = writeln!(o, "secureClientPort=-1");
+            let _ = writeln!(o, "dataDir={}", cfg.data_dir);
+            let _ = writeln!(o, "dataDirSize=0");
+            let _ = writeln!(o, "dataLogDir={}", cfg.data_dir);
+            let _ = writeln!(o, "dataLogSize=0");
+            let _ = writeln!(o, "tickTime={}", cfg.tick_time.as_millis());
+            let _ = writeln!(o, "maxClientCnxns={}", cfg.max_client_cnxns);
+            let _ = writeln!(o, "minSessionTimeout={}", cfg.min_timeout().as_millis());
+            let _ = writeln!(o, "maxSessionTimeout={}", cfg.max_timeout().as_millis());
+            let _ = writeln!(o, "clientPortListenBacklog=-1");
+            let _ = writeln!(o, "serverId={}", cfg.server_id);
+        }
+        "cons" => {
+            for l in server.connection_lines() {
+                let _ = writeln!(o, "{l}");
+            }
+            o.push('\n');
+        }
+        "crst" => o.push_str("Connection stats reset.\n"),
+        "srst" => o.push_str("Server stats reset.\n"),
+        "dump" => {
+            let (sessions, ephemerals) = server.session_dump();
+            o.push_str("SessionTracker dump:\n");
+            let _ = writeln!(o, "Global Sessions({}):", sessions.len());
+            for (id, to) in sessions {
+                let _ = writeln!(o, "{id:#x}\t{}ms", to.as_millis());
+            }
+            o.push_str("ephemeral nodes dump:\n");
+            let _ = writeln!(o, "Sessions with Ephemerals ({}):", ephemerals.len());
+            for (id, paths) in ephemerals {
+                let _ = writeln!(o, "{id:#x}:");
+                for p in paths {
+                    let _ = writeln!(o, "\t{p}");
+                }
+            }
+            o.push_str("Connections dump:\n");
+        }
+        "envi" => {
+            o.push_str("Environment:\n");
+            let _ = writeln!(o, "zookeeper.version={VERSION}");
+            let _ = writeln!(o, "host.name=localhost");
+            let _ = writeln!(o, "java.version=none (pookeeper is written in Rust)");
+            let _ = writeln!(o, "os.name={}", std::env::consts::OS);
+            let _ = writeln!(o, "os.arch={}", std::env::consts::ARCH);
+        }
+        "mntr" => {
+            let (wconns, wpaths, wcount) = server.watch_summary();
+            let _ = (wconns, wpaths);
+            let avg = if st.latency_count == 0 {
+                0.0
+            } else {
+                st.latency_total_ms as f64 / st.latency_count as f64
+            };
+            let kv: Vec<(&str, String)> = vec![
+                ("zk_version", VERSION.to_string()),
+                ("zk_server_state", "standalone".into()),
+                ("zk_avg_latency", format!("{avg:.4}")),
+                ("zk_max_latency", st.latency_max_ms.to_string()),
+                ("zk_min_latency", st.latency_min_ms.to_string()),
+                ("zk_packets_received", st.packets_received.to_string()),
+                ("zk_packets_sent", st.packets_sent.to_string()),
+                (
+                    "zk_num_alive_connections",
+                    server.connection_count().to_string(),
+                ),
+                ("zk_outstanding_requests", server.outstanding().to_string()),
+                ("zk_znode_count", server.znode_count().to_string()),
+                ("zk_watch_count", wcount.to_string()),
+                ("zk_ephemerals_count", server.ephemeral_count().to_string()),
+                ("zk_approximate_data_size", server.data_size().to_string()),
+                ("zk_global_sessions", server.session_count().to_string()),
+                ("zk_local_sessions", "0".into()),
+                ("zk_last_proposal_size", "-1".into()),
+                ("zk_max_proposal_size", "-1".into()),
+                ("zk_min_proposal_size", "-1".into()),
+            ];
+            for (k, v) in kv {
+                let _ = writeln!(o, "{k}\t{v}");
+            }
+        }
+        "wchs" => {
+            let (conns, paths, total) = server.watch_summary();
+            let _ = writeln!(o, "{conns} connections watching {paths} paths");
+            let _ = writeln!(o, "Total watches:{total}");
+        }
+        "wchc" => {
+            for (sid, paths) in server.watches_by_session() {
+                let _ = writeln!(o, "{sid:#x}");
+                for p in paths {
+                    let _ = writeln!(o, "\t{p}");
+                }
+            }
+        }
+        "wchp" => {
+            for (p, sids) in server.watches_by_path() {
+                let _ = writeln!(o, "{p}");
+                for s in sids {
+                    let _ = writeln!(o, "\t{s:#x}");
+                }
+            }
+        }
+        "dirs" => {
+            o.push_str("datadir_size: 0\nlogdir_size: 0\n");
+        }
+        "gtmk" => o.push_str("306"),
+        "hash" => o.push_str("Digest in log and actual tree is not enabled\n"),
+        _ => {
+            let _ = write!(o, "{cmd} is not executed because it is not supported.\n");
+        }
+    }
+    o
+}

@@ -1,0 +1,487 @@
+//! Turning a write request into a Txn: every check ZooKeeper's
+//! `PrepRequestProcessor` makes, in the same order (so the same error wins),
+//! against the tree plus the changes of earlier ops in the same multi.
+
+use crate::path;
+use crate::proto::records::{op, Acl, AclList, CreateRequest, Id, MultiOp};
+use crate::tree::DataTree;
+use crate::txn::TxnOp;
+use crate::ErrorCode;
+use hashbrown::HashMap;
+
+/// What validation needs to know of a node.
+#[derive(Debug, Clone, Copy)]
+struct View {
+    version: i32,
+    cversion: i32,
+    aversion: i32,
+    ephemeral_owner: i64,
+    num_children: i32,
+}
+
+/// Validation context for one request (one multi shares it across ops).
+pub(crate) struct Prep<'a> {
+    tree: &'a DataTree,
+    session: i64,
+    /// The authenticated ids of the caller (for the `auth` ACL scheme).
+    auth: &'a [Id],
+    /// Changes made by earlier ops of the same multi; `None` = deleted.
+    overlay: HashMap<String, Option<View>>,
+}
+
+type PrepResult = Result<TxnOp, ErrorCode>;
+
+impl<'a> Prep<'a> {
+    pub(crate) fn new(tree: &'a DataTree, session: i64, auth: &'a [Id]) -> Self {
+        Self {
+            tree,
+            session,
+            auth,
+            overlay: HashMap::new(),
+        }
+    }
+
+    fn view(&self, path: &str) -> Option<View> {
+        let p = path::normalize(path);
+        if let Some(v) = self.overlay.get(p) {
+            return *v;
+        }
+        self.tree.get(p).map(|n| View {
+            version: n.version,
+            cversion: n.cversion,
+            aversion: n.aversion,
+            ephemeral_owner: n.ephemeral_owner,
+            num_children: n.children.len() as i32,
+        })
+    }
+
+    fn record(&mut self, path: &str, v: Option<View>) {
+        self.overlay.insert(path::normalize(path).to_string(), v);
+    }
+
+    fn node(&self, path: &str) -> Result<View, ErrorCode> {
+        self.view(path).ok_or(ErrorCode::NoNode)
+    }
+
+    /// create / create2 / createContainer / createTTL.
+    pub(crate) fn create(&mut self, req: &CreateRequest) -> PrepResult {
+        let mode = CreateMode::from_flags(req.flags).ok_or(ErrorCode::BadArguments)?;
+        if mode.ttl {
+            // TTL nodes need extendedTypesEnabled, which this server does not
+            // offer yet: answer as ZooKeeper does without it.
+            return Err(ErrorCode::Unimplemented);
+        }
+        // A TTL given with a non-TTL mode is invalid (ZooKeeper 3.8.0 logs
+        // such a request and then cannot apply it; we refuse it up front).
+        if req.op == op::CREATE_TTL {
+            return Err(ErrorCode::BadArguments);
+        }
+        let parent_path = path::parent(&req.path).ok_or(ErrorCode::BadArguments)?;
+        if req.path.contains('\0') {
+            return Err(ErrorCode::BadArguments);
+        }
+        let acl = fixup_acl(req.acl.as_deref(), self.auth)?;
+        let parent = self.node(parent_path)?;
+        let mut path = req.path.clone();
+        if mode.sequential {
+            path.push_str(&format!("{:010}", parent.cversion));
+        }
+        if !path::is_valid(&path) {
+            return Err(ErrorCode::BadArguments);
+        }
+        if self.view(&path).is_some() {
+            return Err(ErrorCode::NodeExists);
+        }
+        if parent.ephemeral_owner != 0 && !crate::tree::is_special_owner(parent.ephemeral_owner) {
+            return Err(ErrorCode::NoChildrenForEphemerals);
+        }
+        let parent_cversion = parent.cversion.wrapping_add(1);
+        let ephemeral_owner = if mode.container {
+            CONTAINER_OWNER
+        } else if mode.ephemeral {
+            self.session
+        } else {
+            0
+        };
+        self.record(
+            parent_path,
+            Some(View {
+                cversion: parent_cversion,
+                num_children: parent.num_children + 1,
+                ..parent
+            }),
+        );
+        self.record(
+            &path,
+            Some(View {
+                version: 0,
+                cversion: 0,
+                aversion: 0,
+                ephemeral_owner,
+                num_children: 0,
+            }),
+        );
+        Ok(TxnOp::Create {
+            path,
+            data: req.data.clone(),
+            acl,
+            ephemeral_owner,
+            parent_cversion,
+        })
+    }
+
+    /// delete.
+    pub(crate) fn delete(&mut self, path: &str, version: i32) -> PrepResult {
+        let parent_path = path::parent(path).ok_or(ErrorCode::BadArguments)?;
+        if path.contains('\0') || path::is_special(path) {
+            return Err(ErrorCode::BadArguments);
+        }
+        let parent = self.node(parent_path)?;
+        let node = self.node(path)?;
+        check_version(node.version, version)?;
+        if node.num_children > 0 {
+            return Err(ErrorCode::NotEmpty);
+        }
+        self.record(
+            parent_path,
+            Some(View {
+                num_children: parent.num_children - 1,
+                ..parent
+            }),
+        );
+        self.record(path, None);
+        Ok(TxnOp::Delete {
+            path: path.to_string(),
+        })
+    }
+
+    /// setData.
+    pub(crate) fn set_data(&mut self, path: &str, data: &bytes::Bytes, version: i32) -> PrepResult {
+        if !path::is_valid(path) {
+            return Err(ErrorCode::BadArguments);
+        }
+        let node = self.node(path)?;
+        check_version(node.version, version)?;
+        let version = node.version.wrapping_add(1);
+        self.record(path, Some(View { version, ..node }));
+        Ok(TxnOp::SetData {
+            path: path.to_string(),
+            data: data.clone(),
+            version,
+        })
+    }
+
+    /// setACL.
+    pub(crate) fn set_acl(&mut self, path: &str, acl: Option<&[Acl]>, version: i32) -> PrepResult {
+        if !path::is_valid(path) {
+            return Err(ErrorCode::BadArguments);
+        }
+        let acl = fixup_acl(acl, self.auth)?;
+        let node = self.node(path)?;
+        check_version(node.aversion, version)?;
+        let version = node.aversion.wrapping_add(1);
+        self.record(
+            path,
+            Some(View {
+                aversion: version,
+                ..node
+            }),
+        );
+        Ok(TxnOp::SetAcl {
+            path: path.to_string(),
+            acl,
+            version,
+        })
+    }
+
+    /// check.
+    pub(crate) fn check(&mut self, path: &str, version: i32) -> PrepResult {
+        if !path::is_valid(path) {
+            return Err(ErrorCode::BadArguments);
+        }
+        let node = self.node(path)?;
+        check_version(node.version, version)?;
+        Ok(TxnOp::Check {
+            path: path.to_string(),
+        })
+    }
+
+    /// One op of a multi.
+    pub(crate) fn multi_op(&mut self, op: &MultiOp) -> PrepResult {
+        match op {
+            MultiOp::Create(c) => self.create(c),
+            MultiOp::Delete { path, version } => self.delete(path, *version),
+            MultiOp::SetData {
+                path,
+                data,
+                version,
+            } => self.set_data(path, data, *version),
+            MultiOp::Check { path, version } => self.check(path, *version),
+            // Reads cannot be mixed into a write multi.
+            MultiOp::GetChildren { .. } | MultiOp::GetData { .. } => Err(ErrorCode::BadArguments),
+        }
+    }
+
+    /// A whole multi: all ops or none. A failure turns the op into its error,
+    /// ops after it into RUNTIMEINCONSISTENCY, and the ops before it are
+    /// rolled back, as ZooKeeper does.
+    pub(crate) fn multi(mut self, ops: &[MultiOp]) -> TxnOp {
+        let mut out = Vec::with_capacity(ops.len());
+        let mut failed = false;
+        for o in ops {
+            if failed {
+                out.push(TxnOp::Error {
+                    code: ErrorCode::RuntimeInconsistency.code(),
+                });
+                continue;
+            }
+            match self.multi_op(o) {
+                Ok(t) => out.push(t),
+                Err(e) => {
+                    failed = true;
+                    out.push(TxnOp::Error { code: e.code() });
+                }
+            }
+        }
+        TxnOp::Multi(out)
+    }
+}
+
+/// ephemeralOwner of container nodes (`EphemeralType.CONTAINER_EPHEMERAL_OWNER`).
+pub(crate) const CONTAINER_OWNER: i64 = i64::MIN;
+
+fn check_version(current: i32, expected: i32) -> Result<(), ErrorCode> {
+    if expected != -1 && expected != current {
+        return Err(ErrorCode::BadVersion);
+    }
+    Ok(())
+}
+
+/// ZooKeeper's `CreateMode` flags.
+#[derive(Debug, Clone, Copy, Default)]
+struct CreateMode {
+    ephemeral: bool,
+    sequential: bool,
+    container: bool,
+    ttl: bool,
+}
+
+impl CreateMode {
+    fn from_flags(flags: i32) -> Option<Self> {
+        let m = Self::default();
+        Some(match flags {
+            0 => m,
+            1 => Self {
+                ephemeral: true,
+                ..m
+            },
+            2 => Self {
+                sequential: true,
+                ..m
+            },
+            3 => Self {
+                ephemeral: true,
+                sequential: true,
+                ..m
+            },
+            4 => Self {
+                container: true,
+                ..m
+            },
+            5 => Self { ttl: true, ..m },
+            6 => Self {
+                ttl: true,
+                sequential: true,
+                ..m
+            },
+            _ => return None,
+        })
+    }
+}
+
+/// ZooKeeper's `fixupACL`: drop duplicates, reject empty or malformed lists,
+/// expand `auth` to the caller's authenticated ids.
+pub(crate) fn fixup_acl(acl: Option<&[Acl]>, auth: &[Id]) -> Result<AclList, ErrorCode> {
+    let acl = acl.ok_or(ErrorCode::InvalidAcl)?;
+    let mut uniq: Vec<&Acl> = Vec::with_capacity(acl.len());
+    for a in acl {
+        if !uniq.contains(&a) {
+            uniq.push(a);
+        }
+    }
+    if uniq.is_empty() {
+        return Err(ErrorCode::InvalidAcl);
+    }
+    let mut out = AclList::new();
+    for a in uniq {
+        match a.id.scheme.as_str() {
+            "world" if a.id.id == "anyone" => out.push(a.clone()),
+            "auth" => {
+                // Only authenticated schemes count (ip ids are not).
+                let mut any = false;
+                for id in auth.iter().filter(|id| id.scheme != "ip") {
+                    any = true;
+                    out.push(Acl {
+                        perms: a.perms,
+                        id: id.clone(),
+                    });
+                }
+                if !any {
+                    return Err(ErrorCode::InvalidAcl);
+                }
+            }
+            "digest" if a.id.id.split(':').count() == 2 => out.push(a.clone()),
+            "ip" if valid_ip_acl(&a.id.id) => out.push(a.clone()),
+            _ => return Err(ErrorCode::InvalidAcl),
+        }
+    }
+    Ok(out)
+}
+
+/// An `ip` ACL id: an address, optionally `/bits`.
+fn valid_ip_acl(id: &str) -> bool {
+    let (addr, bits) = match id.split_once('/') {
+        Some((a, b)) => (a, Some(b)),
+        None => (id, None),
+    };
+    let Ok(ip) = addr.parse::<std::net::IpAddr>() else {
+        return false;
+    };
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    match bits {
+        None => true,
+        Some(b) => b.parse::<u32>().is_ok_and(|b| b <= max),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn acl(scheme: &str, id: &str) -> Acl {
+        Acl {
+            perms: 31,
+            id: Id {
+                scheme: scheme.into(),
+                id: id.into(),
+            },
+        }
+    }
+
+    #[test]
+    fn acl_fixup_follows_zookeeper() {
+        assert_eq!(fixup_acl(None, &[]), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup_acl(Some(&[]), &[]), Err(ErrorCode::InvalidAcl));
+        let open = [Acl::open(), Acl::open()];
+        assert_eq!(fixup_acl(Some(&open), &[]).unwrap().len(), 1);
+        assert!(fixup_acl(Some(&[acl("world", "someone")]), &[]).is_err());
+        assert!(fixup_acl(Some(&[acl("auth", "")]), &[]).is_err());
+        let me = [Id {
+            scheme: "digest".into(),
+            id: "bob:xyz".into(),
+        }];
+        let got = fixup_acl(Some(&[acl("auth", "")]), &me).unwrap();
+        assert_eq!(got[0].id, me[0]);
+        assert!(fixup_acl(Some(&[acl("digest", "bob:hash")]), &[]).is_ok());
+        assert!(fixup_acl(Some(&[acl("digest", "bob")]), &[]).is_err());
+        assert!(fixup_acl(Some(&[acl("ip", "10.0.0.0/8")]), &[]).is_ok());
+        assert!(fixup_acl(Some(&[acl("ip", "10.0.0.0/33")]), &[]).is_err());
+        assert!(fixup_acl(Some(&[acl("ip", "nope")]), &[]).is_err());
+        assert!(fixup_acl(Some(&[acl("super", "x")]), &[]).is_err());
+    }
+
+    #[test]
+    fn multi_sees_its_own_earlier_ops() {
+        let tree = DataTree::new();
+        let create = |p: &str, flags| {
+            MultiOp::Create(CreateRequest {
+                op: op::CREATE,
+                path: p.into(),
+                data: bytes::Bytes::new(),
+                acl: Some(smallvec::smallvec![Acl::open()]),
+                flags,
+                ttl: -1,
+            })
+        };
+        let ops = [
+            create("/a", 0),
+            create("/a/b", 0),
+            create("/a/s-", 2),
+            MultiOp::Delete {
+                path: "/a/b".into(),
+                version: 0,
+            },
+        ];
+        let TxnOp::Multi(t) = Prep::new(&tree, 1, &[]).multi(&ops) else {
+            panic!()
+        };
+        assert!(t.iter().all(|o| !matches!(o, TxnOp::Error { .. })), "{t:?}");
+        let TxnOp::Create { path, .. } = &t[2] else {
+            panic!()
+        };
+        assert_eq!(path, "/a/s-0000000001");
+        // Deleting /a while /a/s- still exists fails; later ops are
+        // RUNTIMEINCONSISTENCY, earlier ones stay as prepared (apply rolls
+        // them back).
+        let ops = [
+            create("/a", 0),
+            create("/a/b", 0),
+            MultiOp::Delete {
+                path: "/a".into(),
+                version: -1,
+            },
+            create("/c", 0),
+        ];
+        let TxnOp::Multi(t) = Prep::new(&tree, 1, &[]).multi(&ops) else {
+            panic!()
+        };
+        assert_eq!(t[2], TxnOp::Error { code: -111 });
+        assert_eq!(t[3], TxnOp::Error { code: -2 });
+    }
+
+    #[test]
+    fn create_errors_in_zookeeper_order() {
+        let tree = DataTree::new();
+        let mut p = Prep::new(&tree, 1, &[]);
+        let mk = |path: &str, flags, acl: Option<AclList>| CreateRequest {
+            op: op::CREATE,
+            path: path.into(),
+            data: bytes::Bytes::new(),
+            acl,
+            flags,
+            ttl: -1,
+        };
+        let open = Some(smallvec::smallvec![Acl::open()]);
+        assert_eq!(
+            p.create(&mk("a", 0, open.clone())),
+            Err(ErrorCode::BadArguments)
+        );
+        assert_eq!(
+            p.create(&mk("/x/y", 0, open.clone())),
+            Err(ErrorCode::NoNode)
+        );
+        assert_eq!(p.create(&mk("/x/y", 0, None)), Err(ErrorCode::InvalidAcl));
+        // The parent is looked up before the full path is validated.
+        assert_eq!(
+            p.create(&mk("/a/", 0, open.clone())),
+            Err(ErrorCode::NoNode)
+        );
+        assert_eq!(
+            p.create(&mk("/zookeeper/", 0, open.clone())),
+            Err(ErrorCode::BadArguments)
+        );
+        assert_eq!(
+            p.create(&mk("/zookeeper", 0, open.clone())),
+            Err(ErrorCode::NodeExists)
+        );
+        assert_eq!(
+            p.create(&mk("/a", 9, open.clone())),
+            Err(ErrorCode::BadArguments)
+        );
+        // A sequential create of "/" + "" is fine: the suffix alone.
+        let TxnOp::Create { path, .. } = p.create(&mk("/", 2, open)).unwrap() else {
+            panic!()
+        };
+        assert_eq!(path, "/0000000000");
+    }
+}
