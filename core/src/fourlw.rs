@@ -170,7 +170,7 @@ pub(crate) fn answer(server: &Server, cmd: &str) -> String {
         "gtmk" => o.push_str("306"),
         "hash" => o.push_str("Digest in log and actual tree is not enabled\n"),
         _ => {
-            let _ = write!(o, "{cmd} is not executed because it is not supported.\n");
+            let _ = writeln!(o, "{cmd} is not executed because it is not supported.");
         }
     }
     o

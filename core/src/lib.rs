@@ -93,6 +93,8 @@ mod path;
 mod prep;
 pub mod proto;
 mod server;
+#[cfg(test)]
+mod server_tests;
 mod tree;
 pub mod txn;
 mod watch;

@@ -1102,6 +1102,7 @@ impl Server {
             .collect()
     }
 
+    #[allow(clippy::type_complexity)]
     pub(crate) fn session_dump(&self) -> (Vec<(i64, Duration)>, Vec<(i64, Vec<String>)>) {
         let mut s: Vec<(i64, Duration)> = self
             .sessions

@@ -10,6 +10,7 @@ use smallvec::SmallVec;
 
 /// ZooKeeper's `EventType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::enum_variant_names)] // ZooKeeper's names
 pub(crate) enum EventType {
     NodeCreated = 1,
     NodeDeleted = 2,

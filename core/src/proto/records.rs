@@ -586,7 +586,9 @@ pub fn reply_header(xid: i32, zxid: i64, err: i32) -> Writer {
 mod tests {
     use super::*;
 
-    fn multi_body(ops: &[(i32, &dyn Fn(&mut Writer))]) -> Bytes {
+    type Build<'a> = &'a dyn Fn(&mut Writer);
+
+    fn multi_body(ops: &[(i32, Build<'_>)]) -> Bytes {
         let mut w = Writer::new();
         for (t, f) in ops {
             w.int(*t).boolean(false).int(-1);

@@ -1,0 +1,777 @@
+//! Op semantics driven through `Server` with bytes, as a client would.
+
+use crate::proto::records::{decode_stat, encode_acls, op, Acl, ConnectRequest};
+use crate::proto::{Reader, Writer};
+use crate::{CloseReason, Config, ConnId, Input, Output, Server, Stat};
+use std::time::{Duration, Instant};
+
+/// A scripted test world: one server, a virtual clock, an in-memory log that
+/// becomes durable when the test says so.
+struct World {
+    server: Server,
+    now: Instant,
+    /// Bytes received per connection, not yet consumed by the test.
+    inbox: std::collections::BTreeMap<ConnId, Vec<u8>>,
+    closed: Vec<(ConnId, CloseReason)>,
+    /// Appended but not yet reported durable.
+    appended: Vec<i64>,
+    auto_durable: bool,
+}
+
+impl World {
+    fn new() -> Self {
+        Self::with(Config::default())
+    }
+
+    fn with(config: Config) -> Self {
+        // Tests may read the clock: only the core itself must not.
+        #[allow(clippy::disallowed_methods)]
+        let now = Instant::now();
+        Self {
+            server: Server::new(config, now, 1_000_000).unwrap(),
+            now,
+            inbox: Default::default(),
+            closed: Vec::new(),
+            appended: Vec::new(),
+            auto_durable: true,
+        }
+    }
+
+    fn drain(&mut self) {
+        loop {
+            while let Some(o) = self.server.poll_output() {
+                match o {
+                    Output::Transmit { conn, data } => {
+                        assert!(
+                            !self.closed.iter().any(|c| c.0 == conn),
+                            "output after close"
+                        );
+                        self.inbox.entry(conn).or_default().extend_from_slice(&data)
+                    }
+                    Output::Close { conn, reason } => self.closed.push((conn, reason)),
+                    Output::Append { zxid, entry } => {
+                        assert!(crate::txn::Txn::decode(&entry).is_ok());
+                        self.appended.push(zxid)
+                    }
+                }
+            }
+            if self.auto_durable && !self.appended.is_empty() {
+                self.make_durable();
+            } else {
+                break;
+            }
+        }
+        self.server.check_invariants().unwrap();
+    }
+
+    fn make_durable(&mut self) {
+        if let Some(&z) = self.appended.iter().max() {
+            self.appended.clear();
+            self.server.handle(self.now, Input::Durable { zxid: z });
+        }
+    }
+
+    fn advance(&mut self, d: Duration) {
+        self.now += d;
+        self.server.handle(self.now, Input::Tick);
+        self.drain();
+    }
+
+    fn connect(&mut self) -> Client {
+        self.connect_as(0, vec![0; 16])
+    }
+
+    fn connect_as(&mut self, session: i64, passwd: Vec<u8>) -> Client {
+        let conn = self
+            .server
+            .accept(self.now, Some("127.0.0.1:5000".parse().unwrap()));
+        let req = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 0,
+            timeout: 4000,
+            session_id: session,
+            passwd,
+            read_only: false,
+        };
+        self.send_raw(conn, &req.encode_frame());
+        let body = self.frame(conn).expect("connect response");
+        let mut r = Reader::new(&body);
+        r.int("pv").unwrap();
+        let timeout = r.int("to").unwrap();
+        let session = r.long("sid").unwrap();
+        let passwd = r.buffer("pw").unwrap().to_vec();
+        Client {
+            conn,
+            session,
+            passwd,
+            timeout,
+            xid: 0,
+        }
+    }
+
+    fn send_raw(&mut self, conn: ConnId, bytes: &[u8]) {
+        self.server
+            .handle(self.now, Input::Received { conn, bytes });
+        self.drain();
+    }
+
+    /// The next whole frame received on `conn`.
+    fn frame(&mut self, conn: ConnId) -> Option<Vec<u8>> {
+        let buf = self.inbox.get_mut(&conn)?;
+        if buf.len() < 4 {
+            return None;
+        }
+        let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+        if buf.len() < 4 + len {
+            return None;
+        }
+        let f = buf[4..4 + len].to_vec();
+        buf.drain(..4 + len);
+        Some(f)
+    }
+
+    /// Sends a request and returns (err, body) of its reply; notifications
+    /// that arrive first are returned in `events`.
+    fn call(&mut self, c: &mut Client, opcode: i32, body: &[u8]) -> Reply {
+        c.xid += 1;
+        let xid = c.xid;
+        self.send_frame(c, xid, opcode, body);
+        self.reply_for(c, xid)
+    }
+
+    fn send_frame(&mut self, c: &Client, xid: i32, opcode: i32, body: &[u8]) {
+        let mut w = Writer::frame();
+        w.int(xid).int(opcode).raw(body);
+        self.send_raw(c.conn, &w.finish_frame());
+    }
+
+    fn reply_for(&mut self, c: &Client, xid: i32) -> Reply {
+        let mut events = Vec::new();
+        loop {
+            let f = self.frame(c.conn).expect("a reply");
+            let mut r = Reader::new(&f);
+            let rx = r.int("xid").unwrap();
+            let zxid = r.long("zxid").unwrap();
+            let err = r.int("err").unwrap();
+            let rest = f[16..].to_vec();
+            if rx == -1 {
+                let mut r = Reader::new(&rest);
+                let t = r.int("type").unwrap();
+                let _state = r.int("state").unwrap();
+                events.push((t, r.string("path").unwrap()));
+                continue;
+            }
+            assert_eq!(rx, xid, "replies in order");
+            return Reply {
+                err,
+                zxid,
+                body: rest,
+                events,
+            };
+        }
+    }
+
+    fn events(&mut self, c: &Client) -> Vec<(i32, String)> {
+        let mut out = Vec::new();
+        while let Some(f) = self.frame(c.conn) {
+            let mut r = Reader::new(&f[16..]);
+            out.push((r.int("t").unwrap(), {
+                r.int("s").unwrap();
+                r.string("p").unwrap()
+            }));
+        }
+        out
+    }
+
+    fn create(&mut self, c: &mut Client, path: &str, data: &[u8], flags: i32) -> Reply {
+        self.call(c, op::CREATE, &create_body(path, data, flags))
+    }
+}
+
+struct Client {
+    conn: ConnId,
+    session: i64,
+    passwd: Vec<u8>,
+    timeout: i32,
+    xid: i32,
+}
+
+#[derive(Debug)]
+struct Reply {
+    err: i32,
+    zxid: i64,
+    body: Vec<u8>,
+    events: Vec<(i32, String)>,
+}
+
+impl Reply {
+    fn string(&self) -> String {
+        Reader::new(&self.body).string("s").unwrap()
+    }
+    fn stat(&self) -> Stat {
+        decode_stat(&mut Reader::new(&self.body)).unwrap()
+    }
+    fn data_and_stat(&self) -> (Vec<u8>, Stat) {
+        let mut r = Reader::new(&self.body);
+        let d = r.buffer("d").unwrap().to_vec();
+        (d, decode_stat(&mut r).unwrap())
+    }
+    fn children(&self) -> Vec<String> {
+        Reader::new(&self.body).strings("c").unwrap()
+    }
+}
+
+fn create_body(path: &str, data: &[u8], flags: i32) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.string(path).buffer(data);
+    encode_acls(&mut w, &[Acl::open()]);
+    w.int(flags);
+    w.finish().to_vec()
+}
+
+fn path_watch(path: &str, watch: bool) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.string(path).boolean(watch);
+    w.finish().to_vec()
+}
+
+fn path_version(path: &str, version: i32) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.string(path).int(version);
+    w.finish().to_vec()
+}
+
+fn set_body(path: &str, data: &[u8], version: i32) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.string(path).buffer(data).int(version);
+    w.finish().to_vec()
+}
+
+const NONODE: i32 = -101;
+const NODEEXISTS: i32 = -110;
+const BADVERSION: i32 = -103;
+const NOTEMPTY: i32 = -111;
+const NOCHILDRENFOREPHEMERALS: i32 = -108;
+const BADARGUMENTS: i32 = -8;
+
+#[test]
+fn timeout_is_negotiated_within_2_and_20_ticks() {
+    let mut w = World::new();
+    let c = w.connect();
+    assert_eq!(c.timeout, 4000);
+    assert_ne!(c.session, 0);
+    assert_eq!(c.passwd.len(), 16);
+    let conn = w.server.accept(w.now, None);
+    let req = ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: 0,
+        timeout: 100_000,
+        session_id: 0,
+        passwd: vec![0; 16],
+        read_only: false,
+    };
+    w.send_raw(conn, &req.encode_frame());
+    let body = w.frame(conn).unwrap();
+    assert_eq!(body.len(), 36 + 1);
+    assert_eq!(Reader::new(&body[4..]).int("t").unwrap(), 40_000);
+}
+
+#[test]
+fn crud_and_stat_fields() {
+    let mut w = World::new();
+    let mut c = w.connect();
+    let r = w.create(&mut c, "/a", b"hello", 0);
+    assert_eq!(r.err, 0);
+    assert_eq!(r.string(), "/a");
+    let czxid = r.zxid;
+    let r = w.call(&mut c, op::GET_DATA, &path_watch("/a", false));
+    let (data, st) = r.data_and_stat();
+    assert_eq!(data, b"hello");
+    assert_eq!((st.czxid, st.mzxid, st.pzxid), (czxid, czxid, czxid));
+    assert_eq!((st.version, st.cversion, st.aversion), (0, 0, 0));
+    assert_eq!(
+        (st.data_length, st.num_children, st.ephemeral_owner),
+        (5, 0, 0)
+    );
+    assert_eq!(st.ctime, 1_000_000);
+
+    w.now += Duration::from_millis(10);
+    let r = w.call(&mut c, op::SET_DATA, &set_body("/a", b"x", 0));
+    assert_eq!(r.err, 0);
+    let st = r.stat();
+    assert_eq!((st.version, st.mzxid, st.data_length), (1, r.zxid, 1));
+    assert_eq!(st.mtime, 1_000_010);
+    assert_eq!(
+        w.call(&mut c, op::SET_DATA, &set_body("/a", b"y", 0)).err,
+        BADVERSION
+    );
+
+    let r = w.create(&mut c, "/a/b", b"", 0);
+    let st = w.call(&mut c, op::EXISTS, &path_watch("/a", false)).stat();
+    assert_eq!((st.cversion, st.num_children, st.pzxid), (1, 1, r.zxid));
+    assert_eq!(w.create(&mut c, "/a", b"", 0).err, NODEEXISTS);
+    assert_eq!(w.create(&mut c, "/x/y", b"", 0).err, NONODE);
+    assert_eq!(w.create(&mut c, "x", b"", 0).err, BADARGUMENTS);
+    assert_eq!(
+        w.call(&mut c, op::DELETE, &path_version("/a", -1)).err,
+        NOTEMPTY
+    );
+    assert_eq!(
+        w.call(&mut c, op::DELETE, &path_version("/a/b", 3)).err,
+        BADVERSION
+    );
+    let d = w.call(&mut c, op::DELETE, &path_version("/a/b", 0));
+    assert_eq!(d.err, 0);
+    let st = w.call(&mut c, op::EXISTS, &path_watch("/a", false)).stat();
+    assert_eq!((st.cversion, st.num_children, st.pzxid), (1, 0, d.zxid));
+    assert_eq!(
+        w.call(&mut c, op::EXISTS, &path_watch("/a/b", false)).err,
+        NONODE
+    );
+    assert_eq!(
+        w.call(&mut c, op::DELETE, &path_version("/zookeeper", -1))
+            .err,
+        BADARGUMENTS
+    );
+
+    let r = w.call(&mut c, op::GET_CHILDREN, &path_watch("/", false));
+    let mut ch = r.children();
+    ch.sort();
+    assert_eq!(ch, vec!["a", "zookeeper"]);
+}
+
+#[test]
+fn failed_writes_consume_a_zxid() {
+    let mut w = World::new();
+    let mut c = w.connect();
+    let a = w.create(&mut c, "/a", b"", 0).zxid;
+    let b = w.create(&mut c, "/a", b"", 0);
+    assert_eq!(b.err, NODEEXISTS);
+    assert_eq!(b.zxid, a + 1);
+    let r = w.call(&mut c, op::GET_DATA, &path_watch("/a", false));
+    assert_eq!(r.zxid, a + 1, "reads report the last zxid");
+}
+
+#[test]
+fn sequential_names_come_from_parent_cversion() {
+    let mut w = World::new();
+    let mut c = w.connect();
+    w.create(&mut c, "/q", b"", 0);
+    assert_eq!(
+        w.create(&mut c, "/q/n-", b"", 2).string(),
+        "/q/n-0000000000"
+    );
+    w.create(&mut c, "/q/plain", b"", 0);
+    assert_eq!(
+        w.create(&mut c, "/q/n-", b"", 2).string(),
+        "/q/n-0000000002"
+    );
+    w.call(&mut c, op::DELETE, &path_version("/q/plain", -1));
+    // Deletes do not bump cversion.
+    assert_eq!(
+        w.create(&mut c, "/q/n-", b"", 3).string(),
+        "/q/n-0000000003"
+    );
+}
+
+#[test]
+fn ephemerals_go_with_their_session_close() {
+    let mut w = World::new();
+    let mut a = w.connect();
+    let mut b = w.connect();
+    let r = w.create(&mut a, "/e", b"", 1);
+    assert_eq!(r.err, 0);
+    let st = w.call(&mut b, op::EXISTS, &path_watch("/e", true)).stat();
+    assert_eq!(st.ephemeral_owner, a.session);
+    assert_eq!(
+        w.create(&mut a, "/e/child", b"", 0).err,
+        NOCHILDRENFOREPHEMERALS
+    );
+    let r = w.call(&mut a, op::CLOSE_SESSION, &[]);
+    assert_eq!(r.err, 0);
+    assert!(w
+        .closed
+        .iter()
+        .any(|(c, r)| *c == a.conn && *r == CloseReason::SessionClosed));
+    assert_eq!(w.events(&b), vec![(2, "/e".to_string())]);
+    assert_eq!(
+        w.call(&mut b, op::EXISTS, &path_watch("/e", false)).err,
+        NONODE
+    );
+}
+
+#[test]
+fn sessions_expire_without_pings_and_survive_with_them() {
+    let mut w = World::new();
+    let mut a = w.connect();
+    let mut b = w.connect();
+    w.create(&mut a, "/gone", b"", 1);
+    w.create(&mut b, "/kept", b"", 1);
+    // a's socket vanishes; b keeps pinging every second.
+    w.server.handle(w.now, Input::PeerClosed { conn: a.conn });
+    w.drain();
+    for _ in 0..8 {
+        w.advance(Duration::from_millis(1000));
+        // Clients ping with xid -2; the reply carries -2 too.
+        w.send_frame(&b, -2, op::PING, &[]);
+        assert_eq!(w.reply_for(&b, -2).err, 0);
+    }
+    assert_eq!(
+        w.call(&mut b, op::EXISTS, &path_watch("/gone", false)).err,
+        NONODE
+    );
+    assert_eq!(
+        w.call(&mut b, op::EXISTS, &path_watch("/kept", false)).err,
+        0
+    );
+    // The expired session cannot be resumed.
+    let conn = w.server.accept(w.now, None);
+    let req = ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: 0,
+        timeout: 4000,
+        session_id: a.session,
+        passwd: a.passwd.clone(),
+        read_only: false,
+    };
+    w.send_raw(conn, &req.encode_frame());
+    let body = w.frame(conn).unwrap();
+    let mut r = Reader::new(&body);
+    r.int("pv").unwrap();
+    assert_eq!(r.int("timeout").unwrap(), 0);
+    assert_eq!(r.long("session").unwrap(), 0);
+    assert!(w.closed.iter().any(|(c, _)| *c == conn));
+}
+
+#[test]
+fn deadline_moves_forward_after_tick() {
+    let mut w = World::new();
+    let _a = w.connect();
+    let d = w.server.poll_timeout().unwrap();
+    w.now = d;
+    w.server.handle(w.now, Input::Tick);
+    w.drain();
+    if let Some(next) = w.server.poll_timeout() {
+        assert!(next > d);
+    }
+}
+
+#[test]
+fn reconnect_with_password_keeps_session_and_closes_old_connection() {
+    let mut w = World::new();
+    let mut a = w.connect();
+    w.create(&mut a, "/mine", b"", 1);
+    let mut a2 = w.connect_as(a.session, a.passwd.clone());
+    assert_eq!(a2.session, a.session);
+    assert!(w
+        .closed
+        .iter()
+        .any(|(c, r)| *c == a.conn && *r == CloseReason::SessionMoved));
+    let st = w
+        .call(&mut a2, op::EXISTS, &path_watch("/mine", false))
+        .stat();
+    assert_eq!(st.ephemeral_owner, a.session);
+    // A wrong password is refused like an expired session.
+    let bad = w.connect_as(a.session, vec![9; 16]);
+    assert_eq!(bad.session, 0);
+    assert_eq!(bad.timeout, 0);
+}
+
+#[test]
+fn client_ahead_of_server_is_refused() {
+    let mut w = World::new();
+    let conn = w.server.accept(w.now, None);
+    let req = ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: 1_000,
+        timeout: 4000,
+        session_id: 0,
+        passwd: vec![0; 16],
+        read_only: false,
+    };
+    w.send_raw(conn, &req.encode_frame());
+    assert!(matches!(w.closed[0].1, CloseReason::ClientAhead { .. }));
+    assert!(w.frame(conn).is_none());
+}
+
+#[test]
+fn every_watch_type_fires_once_in_order() {
+    let mut w = World::new();
+    let mut a = w.connect();
+    let mut b = w.connect();
+    // exists watch on a missing node → NodeCreated.
+    assert_eq!(
+        w.call(&mut b, op::EXISTS, &path_watch("/w", true)).err,
+        NONODE
+    );
+    // getChildren watch on / → NodeChildrenChanged.
+    w.call(&mut b, op::GET_CHILDREN, &path_watch("/", true));
+    let r = w.create(&mut a, "/w", b"", 0);
+    assert_eq!(r.err, 0);
+    assert_eq!(
+        w.events(&b),
+        vec![(1, "/w".to_string()), (4, "/".to_string())]
+    );
+    // data watch → NodeDataChanged, once.
+    w.call(&mut b, op::GET_DATA, &path_watch("/w", true));
+    w.call(&mut a, op::SET_DATA, &set_body("/w", b"1", -1));
+    w.call(&mut a, op::SET_DATA, &set_body("/w", b"2", -1));
+    assert_eq!(w.events(&b), vec![(3, "/w".to_string())]);
+    // data + child watch on the same node → one NodeDeleted.
+    w.call(&mut b, op::GET_DATA, &path_watch("/w", true));
+    w.call(&mut b, op::GET_CHILDREN, &path_watch("/w", true));
+    w.call(&mut a, op::DELETE, &path_version("/w", -1));
+    assert_eq!(w.events(&b), vec![(2, "/w".to_string())]);
+    // The session that makes a change sees the notification before the reply.
+    w.call(&mut a, op::EXISTS, &path_watch("/w", true));
+    let r = w.create(&mut a, "/w", b"", 0);
+    assert_eq!(r.events, vec![(1, "/w".to_string())]);
+}
+
+#[test]
+fn set_watches_fires_missed_changes() {
+    let mut w = World::new();
+    let mut a = w.connect();
+    let mut b = w.connect();
+    w.create(&mut a, "/d", b"", 0);
+    let seen = w.call(&mut a, op::SYNC, &path_watch("/", false)).zxid;
+    w.call(&mut a, op::SET_DATA, &set_body("/d", b"1", -1));
+    w.create(&mut a, "/new", b"", 0);
+    let mut body = Writer::new();
+    body.long(seen)
+        .strings(&["/d", "/missing"])
+        .strings(&["/new", "/nothere"])
+        .strings(&["/d"]);
+    w.send_frame(&b, -8, op::SET_WATCHES, &body.finish());
+    let r = w.reply_for(&b, -8);
+    assert_eq!(r.err, 0);
+    assert_eq!(
+        r.events,
+        vec![
+            (3, "/d".to_string()),
+            (2, "/missing".to_string()),
+            (1, "/new".to_string())
+        ]
+    );
+    // The re-armed exist watch fires later.
+    w.create(&mut a, "/nothere", b"", 0);
+    assert_eq!(w.events(&b), vec![(1, "/nothere".to_string())]);
+    let _ = &mut b;
+}
+
+fn multi_body(ops: &[(i32, Vec<u8>)]) -> Vec<u8> {
+    let mut w = Writer::new();
+    for (t, body) in ops {
+        w.int(*t).boolean(false).int(-1).raw(body);
+    }
+    w.int(-1).boolean(true).int(-1);
+    w.finish().to_vec()
+}
+
+/// (type, err) of each multi result.
+fn multi_results(body: &[u8]) -> Vec<(i32, i32)> {
+    let mut r = Reader::new(body);
+    let mut out = Vec::new();
+    loop {
+        let t = r.int("t").unwrap();
+        let done = r.boolean("d").unwrap();
+        let err = r.int("e").unwrap();
+        if done {
+            return out;
+        }
+        match t {
+            -1 => {
+                r.int("err").unwrap();
+            }
+            1 => {
+                r.string("p").unwrap();
+            }
+            15 => {
+                r.string("p").unwrap();
+                decode_stat(&mut r).unwrap();
+            }
+            5 => {
+                decode_stat(&mut r).unwrap();
+            }
+            _ => {}
+        }
+        out.push((t, err));
+    }
+}
+
+#[test]
+fn multi_is_all_or_nothing_with_zookeeper_results() {
+    let mut w = World::new();
+    let mut c = w.connect();
+    let ok = multi_body(&[
+        (op::CREATE, create_body("/m", b"", 0)),
+        (op::CREATE2, create_body("/m/c", b"", 0)),
+        (op::SET_DATA, set_body("/m", b"v", 0)),
+        (op::CHECK, path_version("/m", 1)),
+        (op::DELETE, path_version("/m/c", 0)),
+    ]);
+    let r = w.call(&mut c, op::MULTI, &ok);
+    assert_eq!(r.err, 0);
+    assert_eq!(
+        multi_results(&r.body),
+        vec![(1, 0), (15, 0), (5, 0), (13, 0), (2, 0)]
+    );
+    let bad = multi_body(&[
+        (op::CREATE, create_body("/n", b"", 0)),
+        (op::CHECK, path_version("/m", 7)),
+        (op::CREATE, create_body("/o", b"", 0)),
+    ]);
+    let r = w.call(&mut c, op::MULTI, &bad);
+    assert_eq!(r.err, 0);
+    assert_eq!(
+        multi_results(&r.body),
+        vec![(-1, 0), (-1, BADVERSION), (-1, -2)]
+    );
+    assert_eq!(
+        w.call(&mut c, op::EXISTS, &path_watch("/n", false)).err,
+        NONODE
+    );
+    let r = w.call(&mut c, op::MULTI, &multi_body(&[]));
+    assert_eq!((r.err, multi_results(&r.body)), (0, vec![]));
+}
+
+#[test]
+fn replies_wait_for_durability_in_order() {
+    let mut w = World::new();
+    let mut a = w.connect();
+    let mut b = w.connect();
+    w.auto_durable = false;
+    // a writes; b reads right after. Neither reply leaves before durability.
+    a.xid += 1;
+    w.send_frame(&a, a.xid, op::CREATE, &create_body("/d", b"", 0));
+    b.xid += 1;
+    w.send_frame(&b, b.xid, op::EXISTS, &path_watch("/d", false));
+    assert!(w.frame(a.conn).is_none());
+    assert!(w.frame(b.conn).is_none());
+    assert_eq!(w.appended.len(), 1);
+    w.make_durable();
+    w.drain();
+    let ra = w.reply_for(&a, a.xid);
+    let rb = w.reply_for(&b, b.xid);
+    assert_eq!((ra.err, rb.err), (0, 0), "b reads a's durable write");
+}
+
+#[test]
+fn bad_frames_close_only_their_connection() {
+    let mut w = World::new();
+    let mut good = w.connect();
+    let huge = w.server.accept(w.now, None);
+    w.send_raw(huge, &0x8000_0000u32.to_be_bytes());
+    let neg = w.server.accept(w.now, None);
+    w.send_raw(neg, &[0xff, 0xff, 0xff, 0xfe, 1, 2]);
+    let garbage = w.server.accept(w.now, None);
+    w.send_raw(garbage, &[0, 0, 0, 3, 1, 2, 3]);
+    let mut short = w.connect();
+    w.send_raw(short.conn, &[0, 0, 0, 2, 0, 0]);
+    let reasons: Vec<_> = w.closed.iter().map(|c| c.0).collect();
+    assert_eq!(reasons, vec![huge, neg, garbage, short.conn]);
+    assert!(matches!(w.closed[0].1, CloseReason::FrameTooLarge { .. }));
+    assert_eq!(w.create(&mut good, "/still", b"", 0).err, 0);
+    let _ = &mut short;
+    // A truncated body is a MARSHALLINGERROR reply, as ZooKeeper answers.
+    let r = w.call(&mut good, op::GET_DATA, &[0, 0]);
+    assert_eq!(r.err, -5);
+    // Random bytes in any chunking never panic and leave the tree sound.
+    let mut x = 0x1234_5678_u64;
+    for i in 0..200 {
+        let c = w.server.accept(w.now, None);
+        let mut bytes = vec![0u8; 200 + i * 7];
+        for b in &mut bytes {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+        if i % 2 == 0 {
+            bytes[..4].copy_from_slice(&40u32.to_be_bytes());
+        }
+        for chunk in bytes.chunks(1 + i % 13) {
+            w.send_raw(c, chunk);
+        }
+    }
+    assert_eq!(w.create(&mut good, "/after", b"", 0).err, 0);
+}
+
+#[test]
+fn unknown_opcode_is_unimplemented_and_closes() {
+    let mut w = World::new();
+    let mut c = w.connect();
+    let r = w.call(&mut c, 99, &[]);
+    assert_eq!((r.err, r.zxid), (-6, -1));
+    assert!(w.closed.iter().any(|x| x.0 == c.conn));
+}
+
+#[test]
+fn four_letter_words_answer_and_close() {
+    let cfg = Config {
+        four_letter_words: vec!["ruok".into(), "mntr".into()],
+        ..Config::default()
+    };
+    let mut w = World::with(cfg);
+    for (cmd, want) in [
+        ("ruok", "imok"),
+        (
+            "srvr",
+            "srvr is not executed because it is not in the whitelist.\n",
+        ),
+    ] {
+        let c = w.server.accept(w.now, None);
+        w.send_raw(c, cmd.as_bytes());
+        assert_eq!(w.inbox.remove(&c).unwrap(), want.as_bytes());
+        assert_eq!(w.closed.last().unwrap().0, c);
+    }
+    let c = w.server.accept(w.now, None);
+    w.send_raw(c, b"mntr");
+    let text = String::from_utf8(w.inbox.remove(&c).unwrap()).unwrap();
+    assert!(text.contains("zk_znode_count\t4\n"), "{text}");
+}
+
+#[test]
+fn too_many_connections_from_one_address() {
+    let cfg = Config {
+        max_client_cnxns: 2,
+        ..Config::default()
+    };
+    let mut w = World::with(cfg);
+    let peer = Some("10.1.2.3:1".parse().unwrap());
+    let a = w.server.accept(w.now, peer);
+    let _b = w.server.accept(w.now, peer);
+    let c = w.server.accept(w.now, peer);
+    w.drain();
+    assert_eq!(w.closed.len(), 1);
+    assert_eq!(w.closed[0].0, c);
+    w.server.handle(w.now, Input::PeerClosed { conn: a });
+    let d = w.server.accept(w.now, peer);
+    w.drain();
+    assert_eq!(w.closed.len(), 1, "a slot was freed for {d:?}");
+}
+
+#[test]
+fn digest_ids_match_zookeeper() {
+    // Checked against ZooKeeper's DigestAuthenticationProvider.
+    assert_eq!(
+        crate::server::digest_id(b"bob:secret"),
+        "bob:fyVmFCwVbTJYrznoSu1koqYEYF0="
+    );
+}
+
+#[test]
+fn get_acl_returns_stored_acl() {
+    let mut w = World::new();
+    let mut c = w.connect();
+    let r = w.call(
+        &mut c,
+        op::GET_ACL,
+        &path_watch("/zookeeper/config", false)[..4 + 17],
+    );
+    assert_eq!(r.err, 0);
+    let mut rd = Reader::new(&r.body);
+    assert_eq!(rd.int("n").unwrap(), 1);
+    assert_eq!(rd.int("perms").unwrap(), 1);
+    assert_eq!(rd.string("scheme").unwrap(), "world");
+}
