@@ -96,7 +96,10 @@ impl<'a> Prep<'a> {
             return Err(ErrorCode::NoChildrenForEphemerals);
         }
         let parent_cversion = parent.cversion.wrapping_add(1);
-        let ephemeral_owner = if mode.container {
+        // ZooKeeper makes a container only for the createContainer opcode
+        // (a create with flags 4 makes a plain persistent node), whatever
+        // the flags say.
+        let ephemeral_owner = if req.op == op::CREATE_CONTAINER {
             CONTAINER_OWNER
         } else if mode.ephemeral {
             self.session
@@ -262,7 +265,6 @@ fn check_version(current: i32, expected: i32) -> Result<(), ErrorCode> {
 struct CreateMode {
     ephemeral: bool,
     sequential: bool,
-    container: bool,
     ttl: bool,
 }
 
@@ -284,10 +286,8 @@ impl CreateMode {
                 sequential: true,
                 ..m
             },
-            4 => Self {
-                container: true,
-                ..m
-            },
+            // CONTAINER: the opcode, not the flag, decides (see `create`).
+            4 => m,
             5 => Self { ttl: true, ..m },
             6 => Self {
                 ttl: true,

@@ -156,7 +156,13 @@ impl Node {
             version: self.version,
             cversion: self.cversion,
             aversion: self.aversion,
-            ephemeral_owner: self.ephemeral_owner,
+            // Containers and TTL nodes keep their type in the owner field;
+            // clients see 0 there, as in ZooKeeper.
+            ephemeral_owner: if is_special_owner(self.ephemeral_owner) {
+                0
+            } else {
+                self.ephemeral_owner
+            },
             data_length: self.data.len() as i32,
             num_children: self.children.len() as i32,
             pzxid: self.pzxid,
