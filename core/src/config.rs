@@ -28,6 +28,10 @@ pub struct Config {
     /// Four-letter words that are answered (`4lw.commands.whitelist`).
     /// Default `["srvr"]`, as ZooKeeper; `"*"` allows all.
     pub four_letter_words: Vec<String>,
+    /// ZooKeeper's `zookeeper.DigestAuthenticationProvider.superDigest`
+    /// (`super:base64(sha1("super:password"))`): a client that authenticates
+    /// with the matching digest bypasses every ACL.
+    pub super_digest: Option<String>,
     /// Where the data lives, only for display by `conf`/`dirs`.
     pub data_dir: String,
     /// The client port, only for display by `conf`.
@@ -45,6 +49,7 @@ impl Default for Config {
             server_id: 0,
             secret: 0xB341_5C00,
             four_letter_words: vec!["srvr".to_string()],
+            super_digest: None,
             data_dir: String::new(),
             client_port: 2181,
         }

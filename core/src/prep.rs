@@ -2,6 +2,7 @@
 //! `PrepRequestProcessor` makes, in the same order (so the same error wins),
 //! against the tree plus the changes of earlier ops in the same multi.
 
+use crate::acl::{self, perm};
 use crate::path;
 use crate::proto::records::{op, Acl, AclList, CreateRequest, Id, MultiOp};
 use crate::tree::DataTree;
@@ -10,8 +11,9 @@ use crate::ErrorCode;
 use hashbrown::HashMap;
 
 /// What validation needs to know of a node.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct View {
+    acl: AclList,
     version: i32,
     cversion: i32,
     aversion: i32,
@@ -44,9 +46,10 @@ impl<'a> Prep<'a> {
     fn view(&self, path: &str) -> Option<View> {
         let p = path::normalize(path);
         if let Some(v) = self.overlay.get(p) {
-            return *v;
+            return v.clone();
         }
         self.tree.get(p).map(|n| View {
+            acl: self.tree.acl_of(n).iter().cloned().collect(),
             version: n.version,
             cversion: n.cversion,
             aversion: n.aversion,
@@ -61,6 +64,14 @@ impl<'a> Prep<'a> {
 
     fn node(&self, path: &str) -> Result<View, ErrorCode> {
         self.view(path).ok_or(ErrorCode::NoNode)
+    }
+
+    fn check_acl(&self, node: &View, perm: i32) -> Result<(), ErrorCode> {
+        if acl::allowed(&node.acl, perm, self.auth) {
+            Ok(())
+        } else {
+            Err(ErrorCode::NoAuth)
+        }
     }
 
     /// create / create2 / createContainer / createTTL.
@@ -82,6 +93,7 @@ impl<'a> Prep<'a> {
         }
         let acl = fixup_acl(req.acl.as_deref(), self.auth)?;
         let parent = self.node(parent_path)?;
+        self.check_acl(&parent, perm::CREATE)?;
         let mut path = req.path.clone();
         if mode.sequential {
             path.push_str(&format!("{:010}", parent.cversion));
@@ -117,6 +129,7 @@ impl<'a> Prep<'a> {
         self.record(
             &path,
             Some(View {
+                acl: acl.clone(),
                 version: 0,
                 cversion: 0,
                 aversion: 0,
@@ -140,6 +153,7 @@ impl<'a> Prep<'a> {
             return Err(ErrorCode::BadArguments);
         }
         let parent = self.node(parent_path)?;
+        self.check_acl(&parent, perm::DELETE)?;
         let node = self.node(path)?;
         check_version(node.version, version)?;
         if node.num_children > 0 {
@@ -164,6 +178,7 @@ impl<'a> Prep<'a> {
             return Err(ErrorCode::BadArguments);
         }
         let node = self.node(path)?;
+        self.check_acl(&node, perm::WRITE)?;
         check_version(node.version, version)?;
         let version = node.version.wrapping_add(1);
         self.record(path, Some(View { version, ..node }));
@@ -181,11 +196,13 @@ impl<'a> Prep<'a> {
         }
         let acl = fixup_acl(acl, self.auth)?;
         let node = self.node(path)?;
+        self.check_acl(&node, perm::ADMIN)?;
         check_version(node.aversion, version)?;
         let version = node.aversion.wrapping_add(1);
         self.record(
             path,
             Some(View {
+                acl: acl.clone(),
                 aversion: version,
                 ..node
             }),
@@ -203,6 +220,7 @@ impl<'a> Prep<'a> {
             return Err(ErrorCode::BadArguments);
         }
         let node = self.node(path)?;
+        self.check_acl(&node, perm::READ)?;
         check_version(node.version, version)?;
         Ok(TxnOp::Check {
             path: path.to_string(),

@@ -25,10 +25,11 @@
 //! indistinguishable from the outside. A replicated leader that loses its
 //! uncommitted tail will rebuild its tree from snapshot and log.
 
+use crate::acl::{self, perm};
 use crate::config::Config;
 use crate::prep::Prep;
 use crate::proto::records::{
-    encode_acls, encode_stat, op, reply_header, xid, ConnectRequest, Id, MultiOp, Request,
+    self, encode_acls, encode_stat, op, reply_header, xid, ConnectRequest, Id, MultiOp, Request,
 };
 use crate::proto::{Reader, Writer};
 use crate::txn::{apply, Database, OpResult, Trigger, Txn, TxnOp};
@@ -757,13 +758,25 @@ impl Server {
             self.close_conn(conn, CloseReason::AuthFailed);
             return;
         };
+        let is_super = scheme == "digest" && self.config.super_digest.as_deref() == Some(&id);
         if let Some(c) = self.conns.get_mut(&conn) {
-            let id = Id {
+            let mut ids = vec![Id {
                 scheme: scheme.to_string(),
                 id,
-            };
-            if !c.auth.contains(&id) {
-                c.auth.push(id);
+            }];
+            if is_super {
+                ids.insert(
+                    0,
+                    Id {
+                        scheme: "super".into(),
+                        id: String::new(),
+                    },
+                );
+            }
+            for id in ids {
+                if !c.auth.contains(&id) {
+                    c.auth.push(id);
+                }
             }
         }
         self.send(conn, reply_header(xid, 0, 0).finish_frame());
@@ -866,9 +879,16 @@ impl Server {
     fn on_multi_read(&mut self, conn: ConnId, xid: i32, ops: &[MultiOp]) {
         let zxid = self.last_zxid;
         let mut w = reply_header(xid, zxid, 0);
+        let auth = self.auth_of(conn);
+        let tree = &self.db.tree;
+        let denied = |n: &crate::tree::Node| !acl::allowed(tree.acl_of(n), perm::READ, &auth);
+        let no_auth = ErrorCode::NoAuth.code();
         for o in ops {
             match o {
-                MultiOp::GetData { path } => match self.db.tree.get(path) {
+                MultiOp::GetData { path } => match tree.get(path) {
+                    Some(n) if denied(n) => {
+                        w.int(op::ERROR).boolean(false).int(no_auth).int(no_auth);
+                    }
                     Some(n) => {
                         w.int(op::GET_DATA).boolean(false).int(0).buffer(&n.data);
                         encode_stat(&mut w, &n.stat());
@@ -878,7 +898,10 @@ impl Server {
                         w.int(op::ERROR).boolean(false).int(c).int(c);
                     }
                 },
-                MultiOp::GetChildren { path } => match self.db.tree.get(path) {
+                MultiOp::GetChildren { path } => match tree.get(path) {
+                    Some(n) if denied(n) => {
+                        w.int(op::ERROR).boolean(false).int(no_auth).int(no_auth);
+                    }
                     Some(n) => {
                         w.int(op::GET_CHILDREN).boolean(false).int(0);
                         w.strings(&n.children.zookeeper_order());
@@ -902,7 +925,9 @@ impl Server {
     fn on_read(&mut self, conn: ConnId, sid: i64, xid: i32, opcode: i32, req: Request) {
         let zxid = self.last_zxid;
         let mut w = reply_header(xid, zxid, 0);
+        let auth = self.auth_of(conn);
         let tree = &self.db.tree;
+        let can = |n: &crate::tree::Node, p: i32| acl::allowed(tree.acl_of(n), p, &auth);
         let result: Result<(), ErrorCode> = match req {
             Request::Exists { path, watch } => {
                 if path.contains('\0') {
@@ -921,6 +946,7 @@ impl Server {
                 }
             }
             Request::GetData { path, watch } => match tree.get(&path) {
+                Some(n) if !can(n, perm::READ) => Err(ErrorCode::NoAuth),
                 Some(n) => {
                     w.buffer(&n.data);
                     encode_stat(&mut w, &n.stat());
@@ -932,6 +958,7 @@ impl Server {
                 None => Err(ErrorCode::NoNode),
             },
             Request::GetChildren { path, watch } => match tree.get(&path) {
+                Some(n) if !can(n, perm::READ) => Err(ErrorCode::NoAuth),
                 Some(n) => {
                     w.strings(&n.children.zookeeper_order());
                     if opcode == op::GET_CHILDREN2 {
@@ -945,8 +972,26 @@ impl Server {
                 None => Err(ErrorCode::NoNode),
             },
             Request::GetAcl { path } => match tree.get(&path) {
+                Some(n) if !can(n, perm::READ | perm::ADMIN) => Err(ErrorCode::NoAuth),
                 Some(n) => {
-                    encode_acls(&mut w, tree.acl_of(n));
+                    if can(n, perm::ADMIN) {
+                        encode_acls(&mut w, tree.acl_of(n));
+                    } else {
+                        // Without ADMIN, digest hashes are hidden.
+                        let masked: Vec<records::Acl> = tree
+                            .acl_of(n)
+                            .iter()
+                            .map(|a| {
+                                let mut a = a.clone();
+                                if a.id.scheme == "digest" {
+                                    let user = a.id.id.split(':').next().unwrap_or("");
+                                    a.id.id = format!("{user}:x");
+                                }
+                                a
+                            })
+                            .collect();
+                        encode_acls(&mut w, &masked);
+                    }
                     encode_stat(&mut w, &n.stat());
                     Ok(())
                 }
@@ -967,6 +1012,7 @@ impl Server {
                 Ok(())
             }
             Request::GetAllChildrenNumber { path } => match tree.get(&path) {
+                Some(n) if !can(n, perm::READ) => Err(ErrorCode::NoAuth),
                 Some(_) => {
                     w.int(tree.descendant_count(&path) as i32);
                     Ok(())

@@ -775,3 +775,88 @@ fn get_acl_returns_stored_acl() {
     assert_eq!(rd.int("perms").unwrap(), 1);
     assert_eq!(rd.string("scheme").unwrap(), "world");
 }
+
+fn auth_body(scheme: &str, cred: &[u8]) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.int(0).string(scheme).buffer(cred);
+    w.finish().to_vec()
+}
+
+fn create_with_acl(path: &str, acl: &[Acl]) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.string(path).buffer(b"secret");
+    encode_acls(&mut w, acl);
+    w.int(0);
+    w.finish().to_vec()
+}
+
+#[test]
+fn acls_are_enforced_with_digest_auth() {
+    use crate::proto::records::Id;
+    let mut w = World::with(Config {
+        super_digest: Some(crate::server::digest_id(b"super:pw")),
+        ..Config::default()
+    });
+    let mut bob = w.connect();
+    let mut eve = w.connect();
+    w.send_frame(&bob, -4, op::AUTH, &auth_body("digest", b"bob:secret"));
+    assert_eq!(w.reply_for(&bob, -4).err, 0);
+    let bob_acl = Acl {
+        perms: 31,
+        id: Id {
+            scheme: "digest".into(),
+            id: "bob:fyVmFCwVbTJYrznoSu1koqYEYF0=".into(),
+        },
+    };
+    let r = w.call(&mut bob, op::CREATE, &create_with_acl("/p", &[bob_acl]));
+    assert_eq!(r.err, 0);
+    assert_eq!(
+        w.call(&mut bob, op::GET_DATA, &path_watch("/p", false)).err,
+        0
+    );
+    assert_eq!(
+        w.call(&mut eve, op::GET_DATA, &path_watch("/p", false)).err,
+        -102
+    );
+    assert_eq!(
+        w.call(&mut eve, op::SET_DATA, &set_body("/p", b"x", -1))
+            .err,
+        -102
+    );
+    assert_eq!(w.create(&mut eve, "/p/c", b"", 0).err, -102);
+    assert_eq!(
+        w.call(&mut eve, op::GET_ACL, &path_watch("/p", false)[..6])
+            .err,
+        -102
+    );
+    // The "auth" scheme needs an authenticated id.
+    let auth_acl = Acl {
+        perms: 31,
+        id: Id {
+            scheme: "auth".into(),
+            id: String::new(),
+        },
+    };
+    let r = w.call(
+        &mut eve,
+        op::CREATE,
+        &create_with_acl("/q", &[auth_acl.clone()]),
+    );
+    assert_eq!(r.err, -114);
+    assert_eq!(
+        w.call(&mut bob, op::CREATE, &create_with_acl("/q", &[auth_acl]))
+            .err,
+        0
+    );
+    // The super digest bypasses ACLs.
+    w.send_frame(&eve, -4, op::AUTH, &auth_body("digest", b"super:pw"));
+    assert_eq!(w.reply_for(&eve, -4).err, 0);
+    assert_eq!(
+        w.call(&mut eve, op::GET_DATA, &path_watch("/p", false)).err,
+        0
+    );
+    // An unknown scheme fails authentication and ends the connection.
+    w.send_frame(&eve, -4, op::AUTH, &auth_body("kerberos", b"x"));
+    assert_eq!(w.reply_for(&eve, -4).err, -115);
+    assert!(w.closed.iter().any(|c| c.0 == eve.conn));
+}
