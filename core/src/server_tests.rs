@@ -840,7 +840,7 @@ fn acls_are_enforced_with_digest_auth() {
     let r = w.call(
         &mut eve,
         op::CREATE,
-        &create_with_acl("/q", &[auth_acl.clone()]),
+        &create_with_acl("/q", std::slice::from_ref(&auth_acl)),
     );
     assert_eq!(r.err, -114);
     assert_eq!(
