@@ -27,10 +27,12 @@
 
 use crate::acl::{self, perm};
 use crate::config::Config;
+use crate::path;
 use crate::prep::Prep;
 use crate::proto::records::{
     self, encode_acls, encode_stat, op, reply_header, xid, ConnectRequest, Id, MultiOp, Request,
 };
+use crate::proto::text::{self, Command};
 use crate::proto::{Reader, Writer};
 use crate::txn::{apply, Database, OpResult, Trigger, Txn, TxnOp};
 use crate::watch::{Event, Kind, Watches};
@@ -70,6 +72,8 @@ enum Dialect {
     Unknown,
     /// ZooKeeper binary protocol.
     Binary,
+    /// The seed's line-based text protocol.
+    Text,
 }
 
 #[derive(Debug)]
@@ -87,6 +91,8 @@ struct Conn {
     handshake_deadline: Option<Instant>,
     packets_received: u64,
     packets_sent: u64,
+    /// Text protocol: skipping the rest of an over-long line.
+    discarding: bool,
 }
 
 #[derive(Debug)]
@@ -200,6 +206,7 @@ impl Server {
                 handshake_deadline: Some(deadline),
                 packets_received: 0,
                 packets_sent: 0,
+                discarding: false,
             },
         );
         self.handshakes.insert((deadline, id));
@@ -444,6 +451,11 @@ impl Server {
                     s.conn = None;
                 }
             }
+            // A text connection's session ends with the connection, so its
+            // ephemerals go at once (the seed's ECREATE semantics).
+            if c.dialect == Dialect::Text {
+                self.expire_session(sid);
+            }
         }
         if let Some(ip) = c.peer.map(|p| p.ip()) {
             if let Some(n) = self.per_ip.get_mut(&ip) {
@@ -481,6 +493,22 @@ impl Server {
         (txn.zxid, result)
     }
 
+    /// Sends a watch notification in the connection's dialect.
+    fn notify(&mut self, conn: ConnId, kind: crate::watch::EventType, path: &str) {
+        let text = self
+            .conns
+            .get(&conn)
+            .is_some_and(|c| c.dialect == Dialect::Text);
+        let data = if text {
+            Bytes::from(format!("EVENT:{}:{path}\n", kind.name()))
+        } else {
+            let mut w = reply_header(xid::NOTIFICATION, -1, 0);
+            w.int(kind as i32).int(3).string(path);
+            w.finish_frame()
+        };
+        self.send(conn, data);
+    }
+
     fn fire(&mut self, triggers: &[Trigger]) {
         let mut events = std::mem::take(&mut self.events);
         events.clear();
@@ -488,9 +516,7 @@ impl Server {
             self.watches.fire(t, &mut events);
         }
         for e in &events {
-            let mut w = reply_header(xid::NOTIFICATION, -1, 0);
-            w.int(e.kind as i32).int(3).string(&e.path);
-            self.send(e.conn, w.finish_frame());
+            self.notify(e.conn, e.kind, &e.path);
         }
         self.events = events;
     }
@@ -523,7 +549,15 @@ impl Server {
                     self.four_letter_word(conn, cmd);
                     return;
                 }
+                if text::looks_like_text(&head) {
+                    self.start_text(conn);
+                    continue;
+                }
                 c.dialect = Dialect::Binary;
+            }
+            if c.dialect == Dialect::Text {
+                self.text_lines(conn);
+                return;
             }
             let len = i32::from_be_bytes(head);
             if len < 0 || len as u32 > max {
@@ -1081,9 +1115,7 @@ impl Server {
             }
         }
         for (kind, path) in fired {
-            let mut w = reply_header(xid::NOTIFICATION, -1, 0);
-            w.int(kind as i32).int(3).string(&path);
-            self.send(conn, w.finish_frame());
+            self.notify(conn, kind, &path);
         }
     }
 
@@ -1234,4 +1266,203 @@ fn base64(bytes: &[u8]) -> String {
         }
     }
     out
+}
+
+// ----- the seed's text protocol -----
+
+impl Server {
+    /// Registers a connection on a port that serves only the text protocol:
+    /// it is greeted at once and gets a session, as if it had sent a first
+    /// command.
+    pub fn accept_text(&mut self, now: Instant, peer: Option<SocketAddr>) -> ConnId {
+        let id = self.accept(now, peer);
+        if self.conns.get(&id).is_some_and(|c| !c.closing) {
+            self.start_text(id);
+        }
+        id
+    }
+
+    /// Makes `conn` a text connection with a session of its own (kept alive
+    /// while the connection is open, closed with it).
+    fn start_text(&mut self, conn: ConnId) {
+        let timeout = self.config.max_timeout();
+        let mut sid = self.next_session_id;
+        if sid == crate::prep::CONTAINER_OWNER {
+            sid += 1;
+        }
+        self.next_session_id = sid.wrapping_add(1);
+        // Not in the expiry set: a telnet user does not ping.
+        self.sessions.insert(
+            sid,
+            Session {
+                timeout,
+                conn: Some(conn),
+                expires: self.now,
+                closing: false,
+            },
+        );
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.dialect = Dialect::Text;
+        }
+        self.bind(conn, sid);
+        self.write(
+            sid,
+            0,
+            TxnOp::CreateSession {
+                timeout: timeout.as_millis() as i32,
+            },
+        );
+        self.send(conn, Bytes::from_static(b"true:Connected\n"));
+    }
+
+    fn text_lines(&mut self, conn: ConnId) {
+        let max = self.config.max_buffer as usize;
+        loop {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                return;
+            };
+            if c.closing {
+                return;
+            }
+            let Some(nl) = c.inbuf.iter().position(|&b| b == b'\n') else {
+                if c.inbuf.len() > max {
+                    c.inbuf = BytesMut::new();
+                    if !c.discarding {
+                        c.discarding = true;
+                        self.send(conn, Bytes::from_static(b"false:LineTooLong\n"));
+                    }
+                }
+                return;
+            };
+            let line = c.inbuf.split_to(nl + 1);
+            if std::mem::take(&mut c.discarding) {
+                continue;
+            }
+            c.packets_received += 1;
+            self.stats.packets_received += 1;
+            let line = &line[..nl];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let Some(sid) = c.session else {
+                return;
+            };
+            let reply = match text::parse(line) {
+                Ok(cmd) => self.text_command(conn, sid, cmd),
+                Err(reason) => format!("false:{reason}"),
+            };
+            self.send(conn, Bytes::from(reply + "\n"));
+        }
+    }
+
+    fn text_command(&mut self, conn: ConnId, sid: i64, cmd: Command) -> String {
+        let auth = self.auth_of(conn);
+        let write = |s: &mut Self, r: Result<TxnOp, ErrorCode>| -> Result<OpResult, ErrorCode> {
+            match r {
+                Ok(t) => match s.write(sid, 0, t).1 {
+                    OpResult::Error(c) => {
+                        Err(ErrorCode::from_code(c).unwrap_or(ErrorCode::SystemError))
+                    }
+                    ok => Ok(ok),
+                },
+                Err(code) => {
+                    s.write(sid, 0, TxnOp::Error { code: code.code() });
+                    Err(code)
+                }
+            }
+        };
+        let fail = |e: ErrorCode| format!("false:{}", e.name());
+        let tree = &self.db.tree;
+        let readable = |path: &str| -> Result<&crate::tree::Node, ErrorCode> {
+            let n = tree.get(path).ok_or(ErrorCode::NoNode)?;
+            if acl::allowed(tree.acl_of(n), perm::READ, &auth) {
+                Ok(n)
+            } else {
+                Err(ErrorCode::NoAuth)
+            }
+        };
+        match cmd {
+            Command::Help => text::HELP.to_string(),
+            Command::Exists(p) => match tree.get(&p) {
+                Some(_) => "true".into(),
+                None => fail(ErrorCode::NoNode),
+            },
+            Command::Get(p) => match readable(&p) {
+                Ok(n) => format!("true:{}", escape(&n.data)),
+                Err(e) => fail(e),
+            },
+            Command::Children(p) => match readable(&p) {
+                Ok(n) => format!("true:{}", n.children.creation_order().join(",")),
+                Err(e) => fail(e),
+            },
+            Command::Stat(p) => match tree.get(&p) {
+                Some(n) => {
+                    let s = n.stat();
+                    format!(
+                        "true:czxid={:#x},mzxid={:#x},pzxid={:#x},ctime={},mtime={},version={},cversion={},aversion={},ephemeralOwner={:#x},dataLength={},numChildren={}",
+                        s.czxid, s.mzxid, s.pzxid, s.ctime, s.mtime, s.version, s.cversion,
+                        s.aversion, s.ephemeral_owner, s.data_length, s.num_children
+                    )
+                }
+                None => fail(ErrorCode::NoNode),
+            },
+            Command::Sync(_) => "true".into(),
+            Command::Watch(p) => {
+                if !path::is_valid(&p) {
+                    return fail(ErrorCode::BadArguments);
+                }
+                let exists = tree.get(&p).is_some();
+                self.watches.add(Kind::Data, &p, conn);
+                if exists {
+                    self.watches.add(Kind::Child, &p, conn);
+                }
+                "true".into()
+            }
+            Command::Create {
+                path,
+                data,
+                ephemeral,
+                sequential,
+            } => {
+                let req = records::CreateRequest {
+                    op: op::CREATE,
+                    path,
+                    data: Bytes::from(data),
+                    acl: Some(smallvec::smallvec![records::Acl::open()]),
+                    flags: i32::from(ephemeral) | (i32::from(sequential) << 1),
+                    ttl: -1,
+                };
+                let r = Prep::new(tree, sid, &auth).create(&req);
+                match write(self, r) {
+                    Ok(OpResult::Created { path, .. }) if sequential => format!("true:{path}"),
+                    Ok(_) => "true".into(),
+                    Err(e) => fail(e),
+                }
+            }
+            Command::Delete(p) => {
+                let r = Prep::new(tree, sid, &auth).delete(&p, -1);
+                match write(self, r) {
+                    Ok(_) => "true".into(),
+                    Err(e) => fail(e),
+                }
+            }
+            Command::Set(p, data) => {
+                let r = Prep::new(tree, sid, &auth).set_data(&p, &Bytes::from(data), -1);
+                match write(self, r) {
+                    Ok(_) => "true".into(),
+                    Err(e) => fail(e),
+                }
+            }
+        }
+    }
+}
+
+/// Data as one printable line: UTF-8 (lossy) with `\` and line breaks
+/// escaped.
+fn escape(data: &[u8]) -> String {
+    String::from_utf8_lossy(data)
+        .replace('\\', "\\\\")
+        .replace('\n', "\\n")
+        .replace('\r', "\\r")
 }

@@ -860,3 +860,75 @@ fn acls_are_enforced_with_digest_auth() {
     assert_eq!(w.reply_for(&eve, -4).err, -115);
     assert!(w.closed.iter().any(|c| c.0 == eve.conn));
 }
+
+impl World {
+    /// Sends text and returns the reply lines received since.
+    fn text(&mut self, conn: ConnId, s: &str) -> Vec<String> {
+        self.send_raw(conn, s.as_bytes());
+        let buf = self.inbox.remove(&conn).unwrap_or_default();
+        String::from_utf8(buf)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+#[test]
+fn text_protocol_line_by_line() {
+    let mut w = World::new();
+    let t = w.server.accept(w.now, None);
+    assert_eq!(w.text(t, "CREATE:/yolo\n"), vec!["true:Connected", "true"]);
+    assert_eq!(w.text(t, "CREATE:/yolo\n"), vec!["false:NodeExists"]);
+    assert_eq!(w.text(t, "SET:/yolo:swag:1\r\n"), vec!["true"]);
+    assert_eq!(w.text(t, "GET:/yolo\n"), vec!["true:swag:1"]);
+    for c in ["zz", "b", "a"] {
+        assert_eq!(w.text(t, &format!("CREATE:/yolo/{c}\n")), vec!["true"]);
+    }
+    // Creation order, not ZooKeeper's hash order.
+    assert_eq!(w.text(t, "CHILDREN:/yolo\n"), vec!["true:zz,b,a"]);
+    assert_eq!(w.text(t, "EXISTS:/nope\n"), vec!["false:NoNode"]);
+    assert_eq!(w.text(t, "DELETE:/yolo\n"), vec!["false:NotEmpty"]);
+    assert_eq!(
+        w.text(t, "SCREATE:/yolo/s-\n"),
+        vec!["true:/yolo/s-0000000003"]
+    );
+    assert_eq!(w.text(t, "BOGUS\n"), vec!["false:UnknownCommand"]);
+    assert_eq!(w.text(t, "GET:relative\n"), vec!["false:NoNode"]);
+    assert!(w.text(t, "HELP\n")[0].starts_with("true:commands"));
+    // Two commands in one chunk, one reply each, in order.
+    assert_eq!(w.text(t, "EXISTS:/yolo\nSTAT:/yolo/a\n").len(), 2,);
+    assert!(w.closed.is_empty(), "bad lines never drop the connection");
+}
+
+#[test]
+fn text_ephemerals_and_events_interoperate_with_binary() {
+    let mut w = World::new();
+    let mut bin = w.connect();
+    let t = w.server.accept(w.now, None);
+    assert_eq!(w.text(t, "ECREATE:/e:x\n"), vec!["true:Connected", "true"]);
+    w.create(&mut bin, "/b", b"", 0);
+    assert_eq!(w.text(t, "WATCH:/b\n"), vec!["true"]);
+    w.call(&mut bin, op::SET_DATA, &set_body("/b", b"new", -1));
+    assert_eq!(w.text(t, ""), vec!["EVENT:NodeDataChanged:/b"]);
+    // The binary client sees the text client's ephemeral, then its removal
+    // when the telnet connection closes.
+    let st = w.call(&mut bin, op::EXISTS, &path_watch("/e", true)).stat();
+    assert_ne!(st.ephemeral_owner, 0);
+    w.server.handle(w.now, Input::PeerClosed { conn: t });
+    w.drain();
+    assert_eq!(w.events(&bin), vec![(2, "/e".to_string())]);
+}
+
+#[test]
+fn text_lines_are_bounded() {
+    let mut w = World::with(Config {
+        max_buffer: 2048,
+        ..Config::default()
+    });
+    let t = w.server.accept(w.now, None);
+    w.text(t, "EXISTS:/\n");
+    let long = "SET:/x:".to_string() + &"a".repeat(5000);
+    assert_eq!(w.text(t, &long), vec!["false:LineTooLong"]);
+    assert_eq!(w.text(t, "aaaa\nEXISTS:/\n"), vec!["true"]);
+}

@@ -18,6 +18,18 @@ pub(crate) enum EventType {
     NodeChildrenChanged = 4,
 }
 
+impl EventType {
+    /// ZooKeeper's name for the event type.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::NodeCreated => "NodeCreated",
+            Self::NodeDeleted => "NodeDeleted",
+            Self::NodeDataChanged => "NodeDataChanged",
+            Self::NodeChildrenChanged => "NodeChildrenChanged",
+        }
+    }
+}
+
 /// Which table a one-shot watch lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Kind {

@@ -2,5 +2,6 @@
 
 pub mod jute;
 pub mod records;
+pub mod text;
 
 pub use jute::{DecodeError, Reader, Writer};
