@@ -755,8 +755,6 @@ impl Server {
             Request::Multi(ops) if opcode == op::MULTI => self.on_multi(conn, sid, xid, &ops),
             Request::Multi(ops) => self.on_multi_read(conn, xid, &ops),
             Request::Other
-            | Request::AddWatch { .. }
-            | Request::WatchOp { .. }
             | Request::Create(_)
             | Request::Delete { .. }
             | Request::SetData { .. }
@@ -1061,14 +1059,47 @@ impl Server {
                 }
                 Ok(())
             }
+            Request::AddWatch { path, mode } => match mode {
+                0 | 1 => {
+                    self.watches.add_persistent(&path, conn, mode == 1);
+                    // ZooKeeper answers with an ErrorResponse(0) body.
+                    w.int(0);
+                    Ok(())
+                }
+                _ => Err(ErrorCode::MarshallingError),
+            },
+            Request::WatchOp { path, watcher_type } => {
+                match crate::watch::WatcherType::from_code(watcher_type) {
+                    None => Err(ErrorCode::MarshallingError),
+                    Some(t) => {
+                        let found = if opcode == op::REMOVE_WATCHES {
+                            self.watches.remove(&path, t, conn)
+                        } else {
+                            self.watches.contains(&path, t, conn)
+                        };
+                        if found {
+                            Ok(())
+                        } else {
+                            Err(ErrorCode::NoWatcher)
+                        }
+                    }
+                }
+            }
             Request::SetWatches {
                 relative_zxid,
                 data,
                 exist,
                 child,
-                ..
+                persistent,
+                persistent_recursive,
             } => {
                 self.set_watches(conn, relative_zxid, &data, &exist, &child);
+                for p in &persistent {
+                    self.watches.add_persistent(p, conn, false);
+                }
+                for p in &persistent_recursive {
+                    self.watches.add_persistent(p, conn, true);
+                }
                 w = reply_header(xid, self.last_zxid, 0);
                 Ok(())
             }

@@ -932,3 +932,44 @@ fn text_lines_are_bounded() {
     assert_eq!(w.text(t, &long), vec!["false:LineTooLong"]);
     assert_eq!(w.text(t, "aaaa\nEXISTS:/\n"), vec!["true"]);
 }
+
+#[test]
+fn add_watch_remove_watches_and_check_watches() {
+    let mut w = World::new();
+    let mut a = w.connect();
+    let mut b = w.connect();
+    let add = |path: &str, mode: i32| {
+        let mut x = Writer::new();
+        x.string(path).int(mode);
+        x.finish().to_vec()
+    };
+    let wop = |path: &str, t: i32| {
+        let mut x = Writer::new();
+        x.string(path).int(t);
+        x.finish().to_vec()
+    };
+    let r = w.call(&mut b, op::ADD_WATCH, &add("/r", 1));
+    assert_eq!((r.err, r.body.as_slice()), (0, &[0u8, 0, 0, 0][..]));
+    w.create(&mut a, "/r", b"", 0);
+    w.create(&mut a, "/r/x", b"", 0);
+    w.call(&mut a, op::SET_DATA, &set_body("/r/x", b"1", -1));
+    assert_eq!(
+        w.events(&b),
+        vec![
+            (1, "/r".to_string()),
+            (1, "/r/x".to_string()),
+            (3, "/r/x".to_string())
+        ]
+    );
+    assert_eq!(w.call(&mut b, op::CHECK_WATCHES, &wop("/r", 5)).err, 0);
+    assert_eq!(w.call(&mut b, op::CHECK_WATCHES, &wop("/r", 2)).err, -121);
+    assert_eq!(w.call(&mut b, op::REMOVE_WATCHES, &wop("/r", 5)).err, 0);
+    assert_eq!(w.call(&mut b, op::REMOVE_WATCHES, &wop("/r", 5)).err, -121);
+    w.call(&mut a, op::SET_DATA, &set_body("/r/x", b"2", -1));
+    assert!(w.events(&b).is_empty());
+    // A one-shot data watch can be removed before it fires.
+    w.call(&mut b, op::GET_DATA, &path_watch("/r", true));
+    assert_eq!(w.call(&mut b, op::REMOVE_WATCHES, &wop("/r", 2)).err, 0);
+    w.call(&mut a, op::SET_DATA, &set_body("/r", b"2", -1));
+    assert!(w.events(&b).is_empty());
+}
