@@ -32,6 +32,18 @@ pub struct Config {
     /// (`super:base64(sha1("super:password"))`): a client that authenticates
     /// with the matching digest bypasses every ACL.
     pub super_digest: Option<String>,
+    /// `extendedTypesEnabled`: allow TTL nodes (createTTL). Default false, as
+    /// ZooKeeper.
+    pub extended_types: bool,
+    /// `znode.container.checkIntervalMs`: how often containers and TTL nodes
+    /// are checked for removal. Default 60 s.
+    pub container_check_interval: Duration,
+    /// `znode.container.maxPerMinute`: removals per minute at most. Default
+    /// 10000.
+    pub container_max_per_minute: u32,
+    /// `znode.container.maxNeverUsedIntervalMs`: remove containers that never
+    /// had a child after this long (`None`, ZooKeeper's default 0, never).
+    pub container_max_never_used: Option<Duration>,
     /// Where the data lives, only for display by `conf`/`dirs`.
     pub data_dir: String,
     /// The client port, only for display by `conf`.
@@ -50,6 +62,10 @@ impl Default for Config {
             secret: 0xB341_5C00,
             four_letter_words: vec!["srvr".to_string()],
             super_digest: None,
+            extended_types: false,
+            container_check_interval: Duration::from_secs(60),
+            container_max_per_minute: 10_000,
+            container_max_never_used: None,
             data_dir: String::new(),
             client_port: 2181,
         }
@@ -93,6 +109,16 @@ impl Config {
         }
         if self.max_timeout() > Duration::from_millis(i32::MAX as u64) {
             return Err(ConfigError("maxSessionTimeout too large".into()));
+        }
+        if self.container_check_interval.is_zero() {
+            return Err(ConfigError(
+                "znode.container.checkIntervalMs must be positive".into(),
+            ));
+        }
+        if self.extended_types && self.server_id == 255 {
+            return Err(ConfigError(
+                "extendedTypesEnabled needs a server id below 255".into(),
+            ));
         }
         if self.max_buffer < 1024 {
             return Err(ConfigError("jute.maxbuffer below 1024 bytes".into()));

@@ -29,6 +29,8 @@ pub(crate) struct Prep<'a> {
     auth: &'a [Id],
     /// Changes made by earlier ops of the same multi; `None` = deleted.
     overlay: HashMap<String, Option<View>>,
+    /// `extendedTypesEnabled`: TTL nodes allowed.
+    extended: bool,
 }
 
 type PrepResult = Result<TxnOp, ErrorCode>;
@@ -40,7 +42,14 @@ impl<'a> Prep<'a> {
             session,
             auth,
             overlay: HashMap::new(),
+            extended: false,
         }
+    }
+
+    /// Allows TTL nodes (`extendedTypesEnabled`).
+    pub(crate) fn extended(mut self, on: bool) -> Self {
+        self.extended = on;
+        self
     }
 
     fn view(&self, path: &str) -> Option<View> {
@@ -77,14 +86,18 @@ impl<'a> Prep<'a> {
     /// create / create2 / createContainer / createTTL.
     pub(crate) fn create(&mut self, req: &CreateRequest) -> PrepResult {
         let mode = CreateMode::from_flags(req.flags).ok_or(ErrorCode::BadArguments)?;
-        if mode.ttl {
-            // TTL nodes need extendedTypesEnabled, which this server does not
-            // offer yet: answer as ZooKeeper does without it.
+        if mode.ttl && !self.extended {
             return Err(ErrorCode::Unimplemented);
         }
-        // A TTL given with a non-TTL mode is invalid (ZooKeeper 3.8.0 logs
-        // such a request and then cannot apply it; we refuse it up front).
-        if req.op == op::CREATE_TTL {
+        // EphemeralType.validateTTL. A createTTL with a non-TTL mode is
+        // refused too: ZooKeeper 3.8.0 logs such a request with ttl -1 and
+        // then cannot apply it, forever; we must never log what cannot apply.
+        let ttl_ok = if mode.ttl {
+            req.ttl > 0 && req.ttl <= MAX_TTL
+        } else {
+            req.ttl < 0 && req.op != op::CREATE_TTL
+        };
+        if !ttl_ok {
             return Err(ErrorCode::BadArguments);
         }
         let parent_path = path::parent(&req.path).ok_or(ErrorCode::BadArguments)?;
@@ -113,6 +126,8 @@ impl<'a> Prep<'a> {
         // the flags say.
         let ephemeral_owner = if req.op == op::CREATE_CONTAINER {
             CONTAINER_OWNER
+        } else if mode.ttl {
+            TTL_MASK | req.ttl
         } else if mode.ephemeral {
             self.session
         } else {
@@ -268,8 +283,8 @@ impl<'a> Prep<'a> {
     }
 }
 
-/// ephemeralOwner of container nodes (`EphemeralType.CONTAINER_EPHEMERAL_OWNER`).
-pub(crate) const CONTAINER_OWNER: i64 = i64::MIN;
+pub(crate) use crate::tree::CONTAINER_OWNER;
+use crate::tree::{MAX_TTL, TTL_MASK};
 
 fn check_version(current: i32, expected: i32) -> Result<(), ErrorCode> {
     if expected != -1 && expected != current {

@@ -130,6 +130,8 @@ pub struct Server {
     stats: Stats,
     triggers: Vec<Trigger>,
     events: Vec<Event>,
+    /// When the container/TTL reaper runs next.
+    next_reap: Instant,
 }
 
 impl std::fmt::Debug for Server {
@@ -153,6 +155,7 @@ impl Server {
         // ZooKeeper: ((wall << 24) >>> 8) | (myid << 56).
         let base = (((wall_ms as u64) << 24) >> 8) as i64;
         let next_session_id = base | ((config.server_id as i64) << 56);
+        let next_reap = now + config.container_check_interval;
         Ok(Self {
             config,
             db: Database::default(),
@@ -174,6 +177,7 @@ impl Server {
             stats: Stats::default(),
             triggers: Vec::new(),
             events: Vec::new(),
+            next_reap,
         })
     }
 
@@ -262,10 +266,8 @@ impl Server {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let s = self.expiry.first().map(|e| e.0);
         let h = self.handshakes.first().map(|e| e.0);
-        match (s, h) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let r = self.db.tree.has_special().then_some(self.next_reap);
+        [s, h, r].into_iter().flatten().min()
     }
 
     /// Counters since start.
@@ -346,6 +348,9 @@ impl Server {
 
     fn on_tick(&mut self) {
         let now = self.now;
+        if self.next_reap <= now {
+            self.reap();
+        }
         while let Some(&(at, sid)) = self.expiry.first() {
             if at > now {
                 break;
@@ -361,6 +366,28 @@ impl Server {
             if self.conns.get(&conn).is_some_and(|c| c.session.is_none()) {
                 self.close_conn(conn, CloseReason::HandshakeTimeout);
             }
+        }
+    }
+
+    /// ZooKeeper's ContainerManager: deletes empty containers that have had
+    /// children and expired TTL nodes, as ordinary (logged) deletes, which
+    /// fire watches like any other.
+    fn reap(&mut self) {
+        let interval = self.config.container_check_interval;
+        self.next_reap = self.now + interval;
+        let per_check = (u128::from(self.config.container_max_per_minute) * interval.as_millis()
+            / 60_000)
+            .max(1) as usize;
+        let never_used = self
+            .config
+            .container_max_never_used
+            .map(|d| d.as_millis() as i64);
+        let candidates = self
+            .db
+            .tree
+            .reap_candidates(self.wall_now(), never_used, per_check);
+        for path in candidates {
+            self.write(0, 0, TxnOp::Delete { path });
         }
     }
 
@@ -824,7 +851,7 @@ impl Server {
     fn on_write(&mut self, conn: ConnId, sid: i64, xid: i32, opcode: i32, req: &Request) {
         let auth = self.auth_of(conn);
         let prepared = {
-            let mut p = Prep::new(&self.db.tree, sid, &auth);
+            let mut p = Prep::new(&self.db.tree, sid, &auth).extended(self.config.extended_types);
             match req {
                 Request::Create(c) => p.create(c),
                 Request::Delete { path, version } => p.delete(path, *version),
@@ -869,7 +896,9 @@ impl Server {
 
     fn on_multi(&mut self, conn: ConnId, sid: i64, xid: i32, ops: &[MultiOp]) {
         let auth = self.auth_of(conn);
-        let txn = Prep::new(&self.db.tree, sid, &auth).multi(ops);
+        let txn = Prep::new(&self.db.tree, sid, &auth)
+            .extended(self.config.extended_types)
+            .multi(ops);
         let (zxid, result) = self.write(sid, xid, txn);
         let results = match result {
             OpResult::Multi(r) => r,
@@ -1389,6 +1418,7 @@ impl Server {
 
     fn text_command(&mut self, conn: ConnId, sid: i64, cmd: Command) -> String {
         let auth = self.auth_of(conn);
+        let ext = self.config.extended_types;
         let write = |s: &mut Self, r: Result<TxnOp, ErrorCode>| -> Result<OpResult, ErrorCode> {
             match r {
                 Ok(t) => match s.write(sid, 0, t).1 {
@@ -1464,7 +1494,7 @@ impl Server {
                     flags: i32::from(ephemeral) | (i32::from(sequential) << 1),
                     ttl: -1,
                 };
-                let r = Prep::new(tree, sid, &auth).create(&req);
+                let r = Prep::new(tree, sid, &auth).extended(ext).create(&req);
                 match write(self, r) {
                     Ok(OpResult::Created { path, .. }) if sequential => format!("true:{path}"),
                     Ok(_) => "true".into(),
@@ -1472,14 +1502,17 @@ impl Server {
                 }
             }
             Command::Delete(p) => {
-                let r = Prep::new(tree, sid, &auth).delete(&p, -1);
+                let r = Prep::new(tree, sid, &auth).extended(ext).delete(&p, -1);
                 match write(self, r) {
                     Ok(_) => "true".into(),
                     Err(e) => fail(e),
                 }
             }
             Command::Set(p, data) => {
-                let r = Prep::new(tree, sid, &auth).set_data(&p, &Bytes::from(data), -1);
+                let r =
+                    Prep::new(tree, sid, &auth)
+                        .extended(ext)
+                        .set_data(&p, &Bytes::from(data), -1);
                 match write(self, r) {
                     Ok(_) => "true".into(),
                     Err(e) => fail(e),

@@ -973,3 +973,79 @@ fn add_watch_remove_watches_and_check_watches() {
     w.call(&mut a, op::SET_DATA, &set_body("/r", b"2", -1));
     assert!(w.events(&b).is_empty());
 }
+
+fn ttl_body(path: &str, flags: i32, ttl: i64) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.string(path).buffer(b"");
+    encode_acls(&mut w, &[Acl::open()]);
+    w.int(flags).long(ttl);
+    w.finish().to_vec()
+}
+
+#[test]
+fn containers_are_reaped_once_emptied() {
+    let mut w = World::with(Config {
+        container_check_interval: Duration::from_secs(1),
+        ..Config::default()
+    });
+    let mut c = w.connect();
+    let r = w.call(&mut c, op::CREATE_CONTAINER, &create_body("/box", b"", 4));
+    assert_eq!(r.err, 0);
+    let r = w.call(&mut c, op::EXISTS, &path_watch("/box", true));
+    assert_eq!(r.stat().ephemeral_owner, 0, "clients see 0 for containers");
+    // Never had a child: stays.
+    w.advance(Duration::from_millis(1500));
+    assert_eq!(
+        w.call(&mut c, op::EXISTS, &path_watch("/box", false)).err,
+        0
+    );
+    w.create(&mut c, "/box/item", b"", 0);
+    w.call(&mut c, op::DELETE, &path_version("/box/item", -1));
+    w.advance(Duration::from_millis(1500));
+    let r = w.call(&mut c, op::EXISTS, &path_watch("/box", false));
+    assert_eq!(r.err, NONODE);
+    // The reaper's delete fired the exists watch.
+    assert!(
+        r.events.contains(&(2, "/box".to_string())),
+        "{:?}",
+        r.events
+    );
+}
+
+#[test]
+fn ttl_nodes_need_extended_types_and_expire() {
+    let mut w = World::new();
+    let mut c = w.connect();
+    let r = w.call(&mut c, op::CREATE_TTL, &ttl_body("/t", 5, 1000));
+    assert_eq!(r.err, -6, "UNIMPLEMENTED without extendedTypesEnabled");
+    let mut w = World::with(Config {
+        extended_types: true,
+        container_check_interval: Duration::from_secs(1),
+        ..Config::default()
+    });
+    let mut c = w.connect();
+    // The 3.8.0 poison request (non-TTL mode with createTTL) is refused.
+    assert_eq!(
+        w.call(&mut c, op::CREATE_TTL, &ttl_body("/p", 0, -1)).err,
+        BADARGUMENTS
+    );
+    assert_eq!(
+        w.call(&mut c, op::CREATE_TTL, &ttl_body("/p", 5, 0)).err,
+        BADARGUMENTS
+    );
+    assert_eq!(
+        w.call(&mut c, op::CREATE, &create_body("/p", b"", 5)).err,
+        BADARGUMENTS
+    );
+    let r = w.call(&mut c, op::CREATE_TTL, &ttl_body("/t", 6, 500));
+    assert_eq!(r.err, 0);
+    let mut rd = Reader::new(&r.body);
+    assert_eq!(rd.string("p").unwrap(), "/t0000000000");
+    w.advance(Duration::from_millis(300));
+    w.advance(Duration::from_millis(1000));
+    assert_eq!(
+        w.call(&mut c, op::EXISTS, &path_watch("/t0000000000", false))
+            .err,
+        NONODE
+    );
+}

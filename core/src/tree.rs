@@ -231,6 +231,8 @@ pub(crate) struct DataTree {
     /// session id → its ephemeral paths (sorted, so closing a session deletes
     /// them in a deterministic order).
     ephemerals: HashMap<i64, BTreeSet<Box<str>>>,
+    /// Container and TTL nodes, for the reaper.
+    special: BTreeSet<Box<str>>,
     /// Total bytes of paths and data, for `mntr`'s approximate_data_size.
     data_size: u64,
 }
@@ -250,6 +252,7 @@ impl DataTree {
             nodes: HashMap::new(),
             acls: AclCache::default(),
             ephemerals: HashMap::new(),
+            special: BTreeSet::new(),
             data_size: 0,
         };
         let open: AclList = smallvec::smallvec![Acl::open()];
@@ -329,6 +332,46 @@ impl DataTree {
         v
     }
 
+    /// Whether any container or TTL node exists (the reaper has work).
+    pub(crate) fn has_special(&self) -> bool {
+        !self.special.is_empty()
+    }
+
+    /// ZooKeeper's `ContainerManager.getCandidates`: containers that have had
+    /// children and have none left (or, with `never_used_ms`, that never had
+    /// any for that long), and TTL nodes without children unmodified for
+    /// longer than their TTL. Sorted, at most `max`.
+    pub(crate) fn reap_candidates(
+        &self,
+        now_ms: i64,
+        never_used_ms: Option<i64>,
+        max: usize,
+    ) -> Vec<String> {
+        let mut out = Vec::new();
+        for p in &self.special {
+            if out.len() >= max {
+                break;
+            }
+            let Some(n) = self.nodes.get(&**p) else {
+                continue;
+            };
+            if n.children.len() != 0 {
+                continue;
+            }
+            let elapsed = now_ms.saturating_sub(n.mtime);
+            let reap = if n.ephemeral_owner == CONTAINER_OWNER {
+                n.cversion > 0 || never_used_ms.is_some_and(|ms| elapsed > ms)
+            } else {
+                let ttl = ttl_of(n.ephemeral_owner);
+                ttl != 0 && elapsed > ttl
+            };
+            if reap {
+                out.push(p.to_string());
+            }
+        }
+        out
+    }
+
     /// Number of descendants of `path` (not counting itself).
     pub(crate) fn descendant_count(&self, path: &str) -> usize {
         let mut count = 0;
@@ -383,6 +426,8 @@ impl DataTree {
                 .entry(ephemeral_owner)
                 .or_default()
                 .insert(path.into());
+        } else if is_special_owner(ephemeral_owner) {
+            self.special.insert(path.into());
         }
         true
     }
@@ -409,6 +454,9 @@ impl DataTree {
         self.data_size = self
             .data_size
             .saturating_sub((path.len() + node.data.len()) as u64);
+        if is_special_owner(node.ephemeral_owner) {
+            self.special.remove(path);
+        }
         if node.ephemeral_owner != 0 && !is_special_owner(node.ephemeral_owner) {
             if let Some(set) = self.ephemerals.get_mut(&node.ephemeral_owner) {
                 set.remove(path);
@@ -495,6 +543,25 @@ impl DataTree {
 /// they are not owned by a session.
 pub(crate) fn is_special_owner(owner: i64) -> bool {
     owner < 0
+}
+
+/// ephemeralOwner of container nodes (`EphemeralType.CONTAINER_EPHEMERAL_OWNER`).
+pub(crate) const CONTAINER_OWNER: i64 = i64::MIN;
+
+/// ephemeralOwner marker of TTL nodes (`EphemeralType.EXTENDED_MASK`); the
+/// TTL sits in the low 40 bits.
+pub(crate) const TTL_MASK: i64 = 0xff00_0000_0000_0000_u64 as i64;
+
+/// Largest TTL (`EphemeralType.TTL.maxValue()`): 40 bits of milliseconds.
+pub(crate) const MAX_TTL: i64 = 0x00ff_ffff_ffff;
+
+/// The TTL of a TTL node's owner field (0 for anything else).
+pub(crate) fn ttl_of(owner: i64) -> i64 {
+    if owner & TTL_MASK == TTL_MASK {
+        owner & MAX_TTL
+    } else {
+        0
+    }
 }
 
 /// `parent` + `/` + `name`, without a double slash at the root.
