@@ -1,0 +1,158 @@
+//! The command line shared by every runtime binary.
+
+use crate::settings::{Settings, SettingsError};
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Command {
+    /// Run a server with these settings; `ignored` lists zoo.cfg keys that
+    /// were not used (to be logged).
+    Run {
+        /// The settings.
+        settings: Box<Settings>,
+        /// Ignored zoo.cfg keys with their lines.
+        ignored: Vec<String>,
+    },
+    /// Print this text and exit 0.
+    Print(String),
+}
+
+/// The usage text.
+pub fn usage(bin: &str) -> String {
+    format!(
+        "usage: {bin} [OPTIONS] [path/to/zoo.cfg]\n\
+         \n\
+         A ZooKeeper-compatible coordination server. With no arguments it\n\
+         serves 127.0.0.1:2181. A zoo.cfg is read for the ZooKeeper keys that\n\
+         apply; flags override it.\n\
+         \n\
+         options:\n\
+         \x20 --port N              client port (clientPort); 0 picks a free port\n\
+         \x20 --host ADDR           listen address (clientPortAddress), default 127.0.0.1\n\
+         \x20 --tick-time MS        tickTime, default 2000\n\
+         \x20 --max-client-cnxns N  maxClientCnxns, default 60 (0 = unlimited)\n\
+         \x20 --data-dir DIR        dataDir, default ./pookeeper-data\n\
+         \x20 --text-port N         also serve the text protocol alone on port N\n\
+         \x20 --set KEY=VALUE       any zoo.cfg key (repeatable)\n\
+         \x20 -h, --help            this text\n\
+         \x20 --version             the version\n\
+         \n\
+         environment: POOKEEPER_LOG=debug|info|warn (default info)\n"
+    )
+}
+
+/// Parses the arguments (without the program name). Errors are for stderr,
+/// with exit code 2.
+pub fn parse(bin: &str, args: &[String]) -> Result<Command, SettingsError> {
+    let mut settings = Settings::default();
+    let mut overrides: Vec<(String, String)> = Vec::new();
+    let mut cfg_file = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let (name, inline) = match a.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
+            _ => (a.as_str(), None),
+        };
+        let mut value = |name: &str| -> Result<String, SettingsError> {
+            match &inline {
+                Some(v) => Ok(v.clone()),
+                None => it
+                    .next()
+                    .cloned()
+                    .ok_or_else(|| SettingsError(format!("{name} needs a value"))),
+            }
+        };
+        let key = match name {
+            "-h" | "--help" => return Ok(Command::Print(usage(bin))),
+            "--version" => {
+                return Ok(Command::Print(format!(
+                    "{bin} {}\n",
+                    env!("CARGO_PKG_VERSION")
+                )))
+            }
+            "--port" => "clientPort",
+            "--host" => "clientPortAddress",
+            "--tick-time" => "tickTime",
+            "--max-client-cnxns" => "maxClientCnxns",
+            "--data-dir" => "dataDir",
+            "--text-port" => "textPort",
+            "--set" => {
+                let kv = value(name)?;
+                let (k, v) = kv
+                    .split_once('=')
+                    .ok_or_else(|| SettingsError(format!("--set needs KEY=VALUE, got {kv:?}")))?;
+                overrides.push((k.trim().to_string(), v.trim().to_string()));
+                continue;
+            }
+            s if s.starts_with('-') => {
+                return Err(SettingsError(format!("unknown option {s} (see --help)")))
+            }
+            file => {
+                if cfg_file.replace(file.to_string()).is_some() {
+                    return Err(SettingsError("only one configuration file".into()));
+                }
+                continue;
+            }
+        };
+        overrides.push((key.to_string(), value(name)?));
+    }
+    let mut ignored = Vec::new();
+    if let Some(f) = cfg_file {
+        let text = std::fs::read_to_string(&f)
+            .map_err(|e| SettingsError(format!("cannot read {f}: {e}")))?;
+        ignored = settings.apply_cfg(&text, &f)?;
+    }
+    for (k, v) in overrides {
+        if !settings.set(&k, &v, "command line")? {
+            ignored.push(format!("command line: {k}"));
+        }
+    }
+    settings.validate()?;
+    Ok(Command::Run {
+        settings: Box::new(settings),
+        ignored,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &[&str]) -> Vec<String> {
+        s.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn flags_and_defaults() {
+        let Command::Run { settings, .. } = parse("pk", &[]).unwrap() else {
+            panic!()
+        };
+        assert_eq!((settings.host.as_str(), settings.port), ("127.0.0.1", 2181));
+        let Command::Run { settings, .. } = parse(
+            "pk",
+            &args(&[
+                "--port",
+                "0",
+                "--host=::1",
+                "--tick-time",
+                "500",
+                "--set",
+                "extendedTypesEnabled=true",
+            ]),
+        )
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(settings.port, 0);
+        assert_eq!(settings.host, "::1");
+        assert_eq!(settings.core.tick_time.as_millis(), 500);
+        assert!(settings.core.extended_types);
+        assert!(matches!(
+            parse("pk", &args(&["--help"])),
+            Ok(Command::Print(_))
+        ));
+        assert!(parse("pk", &args(&["--port", "x"])).is_err());
+        assert!(parse("pk", &args(&["--bogus"])).is_err());
+        assert!(parse("pk", &args(&["/no/such/zoo.cfg"])).is_err());
+    }
+}

@@ -1,0 +1,12 @@
+//! What every PooKeeper runtime shares, written once: configuration
+//! (`zoo.cfg` keys and the command line), logging, and the transaction log
+//! the runtime reports durability from.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod cli;
+pub mod log;
+pub mod settings;
+pub mod txlog;
+
+pub use settings::{Settings, SettingsError};

@@ -1,0 +1,206 @@
+//! Settings from ZooKeeper's `zoo.cfg` and the command line.
+
+use pookeeper_core::Config;
+use std::time::Duration;
+
+/// Everything a runtime needs to start a server.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// What the core acts on.
+    pub core: Config,
+    /// Address to listen on (`clientPortAddress`, `--host`).
+    pub host: String,
+    /// Client port (`clientPort`, `--port`); 0 picks a free one.
+    pub port: u16,
+    /// A port serving only the seed's text protocol (`textPort`), if any.
+    pub text_port: Option<u16>,
+    /// `dataDir`.
+    pub data_dir: String,
+    /// `dataLogDir` (defaults to dataDir).
+    pub data_log_dir: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let core = Config {
+            data_dir: "./pookeeper-data".into(),
+            ..Config::default()
+        };
+        Self {
+            core,
+            host: "127.0.0.1".into(),
+            port: 2181,
+            text_port: None,
+            data_dir: "./pookeeper-data".into(),
+            data_log_dir: None,
+        }
+    }
+}
+
+/// A configuration problem: a message naming the key, value and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingsError(pub String);
+
+impl std::fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SettingsError {}
+
+fn num<T: std::str::FromStr>(key: &str, value: &str, at: &str) -> Result<T, SettingsError> {
+    value
+        .parse()
+        .map_err(|_| SettingsError(format!("{at}: bad value {value:?} for {key}")))
+}
+
+fn flag(key: &str, value: &str, at: &str) -> Result<bool, SettingsError> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "yes" => Ok(true),
+        "false" | "no" => Ok(false),
+        _ => Err(SettingsError(format!(
+            "{at}: bad value {value:?} for {key} (true or false)"
+        ))),
+    }
+}
+
+impl Settings {
+    /// Applies one `key=value`. Returns `Ok(false)` for keys PooKeeper does
+    /// not use (the caller logs them), `Err` for a bad value. `at` names the
+    /// place for messages (`zoo.cfg:12`).
+    pub fn set(&mut self, key: &str, value: &str, at: &str) -> Result<bool, SettingsError> {
+        let ms = |v: &str| num::<u64>(key, v, at).map(Duration::from_millis);
+        match key {
+            "clientPort" => self.port = num(key, value, at)?,
+            "clientPortAddress" => self.host = value.to_string(),
+            "textPort" => self.text_port = Some(num(key, value, at)?),
+            "tickTime" => self.core.tick_time = ms(value)?,
+            "minSessionTimeout" => self.core.min_session_timeout = Some(ms(value)?),
+            "maxSessionTimeout" => self.core.max_session_timeout = Some(ms(value)?),
+            "maxClientCnxns" => self.core.max_client_cnxns = num(key, value, at)?,
+            "jute.maxbuffer" => self.core.max_buffer = parse_int_maybe_hex(key, value, at)?,
+            "4lw.commands.whitelist" => {
+                self.core.four_letter_words = value
+                    .split(',')
+                    .map(|w| w.trim().to_string())
+                    .filter(|w| !w.is_empty())
+                    .collect();
+            }
+            "dataDir" => {
+                self.data_dir = value.to_string();
+                self.core.data_dir = value.to_string();
+            }
+            "dataLogDir" => self.data_log_dir = Some(value.to_string()),
+            "extendedTypesEnabled" | "zookeeper.extendedTypesEnabled" => {
+                self.core.extended_types = flag(key, value, at)?
+            }
+            "znode.container.checkIntervalMs" => self.core.container_check_interval = ms(value)?,
+            "znode.container.maxPerMinute" => {
+                self.core.container_max_per_minute = num(key, value, at)?
+            }
+            "znode.container.maxNeverUsedIntervalMs" => {
+                let d = ms(value)?;
+                self.core.container_max_never_used = (!d.is_zero()).then_some(d);
+            }
+            "superDigest" | "zookeeper.DigestAuthenticationProvider.superDigest" => {
+                self.core.super_digest = Some(value.to_string())
+            }
+            "serverId" | "myid" => self.core.server_id = num(key, value, at)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Reads a `zoo.cfg` text. Returns the keys that were ignored, each with
+    /// its line, for the caller to log.
+    pub fn apply_cfg(&mut self, text: &str, file: &str) -> Result<Vec<String>, SettingsError> {
+        let mut ignored = Vec::new();
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let at = format!("{file}:{}", i + 1);
+            let Some((k, v)) = line.split_once('=') else {
+                return Err(SettingsError(format!(
+                    "{at}: expected key=value, got {line:?}"
+                )));
+            };
+            let (k, v) = (k.trim(), v.trim());
+            if !self.set(k, v, &at)? {
+                ignored.push(format!("{at}: {k}"));
+            }
+        }
+        Ok(ignored)
+    }
+
+    /// Checks the whole configuration.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        self.core
+            .validate()
+            .map_err(|e| SettingsError(format!("invalid configuration: {e}")))
+    }
+}
+
+fn parse_int_maybe_hex(key: &str, value: &str, at: &str) -> Result<u32, SettingsError> {
+    let v = value.trim();
+    let parsed = match v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+        Some(h) => u32::from_str_radix(h, 16).ok(),
+        None => v.parse().ok(),
+    };
+    parsed.ok_or_else(|| SettingsError(format!("{at}: bad value {value:?} for {key}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_zookeeper_config() {
+        let cfg = "# a comment\n\
+                   tickTime=1000\n\
+                   clientPort = 2999\n\
+                   clientPortAddress=::1\n\
+                   initLimit=10\n\
+                   server.1=a:2888:3888\n\
+                   maxClientCnxns=0\n\
+                   jute.maxbuffer=0x200000\n\
+                   4lw.commands.whitelist=ruok, mntr\n\
+                   dataDir=/tmp/zk\n";
+        let mut s = Settings::default();
+        let ignored = s.apply_cfg(cfg, "zoo.cfg").unwrap();
+        assert_eq!(ignored, vec!["zoo.cfg:5: initLimit", "zoo.cfg:6: server.1"]);
+        assert_eq!(s.core.tick_time, Duration::from_millis(1000));
+        assert_eq!(s.port, 2999);
+        assert_eq!(s.host, "::1");
+        assert_eq!(s.core.max_client_cnxns, 0);
+        assert_eq!(s.core.max_buffer, 0x200000);
+        assert_eq!(s.core.four_letter_words, vec!["ruok", "mntr"]);
+        assert_eq!(s.data_dir, "/tmp/zk");
+        s.validate().unwrap();
+    }
+
+    #[test]
+    fn bad_values_name_key_value_and_line() {
+        for (cfg, want) in [
+            (
+                "clientPort=abc",
+                "zoo.cfg:1: bad value \"abc\" for clientPort",
+            ),
+            ("\ntickTime=-5", "zoo.cfg:2: bad value \"-5\" for tickTime"),
+            ("clientPort", "zoo.cfg:1: expected key=value"),
+            ("extendedTypesEnabled=maybe", "extendedTypesEnabled"),
+        ] {
+            let err = Settings::default().apply_cfg(cfg, "zoo.cfg").unwrap_err();
+            assert!(err.0.contains(want), "{} vs {want}", err.0);
+        }
+        let mut s = Settings::default();
+        s.apply_cfg("minSessionTimeout=9000\nmaxSessionTimeout=5000", "f")
+            .unwrap();
+        assert!(s.validate().is_err());
+        let mut s = Settings::default();
+        s.apply_cfg("tickTime=0", "f").unwrap();
+        assert!(s.validate().is_err());
+    }
+}
