@@ -781,6 +781,19 @@ impl Server {
             }
             Request::Multi(ops) if opcode == op::MULTI => self.on_multi(conn, sid, xid, &ops),
             Request::Multi(ops) => self.on_multi_read(conn, xid, &ops),
+            Request::Other if opcode == op::SASL => {
+                // A ZooKeeper without SASL configured answers OK with a null
+                // token and zxid 0.
+                let mut w = reply_header(xid, 0, 0);
+                w.null();
+                self.send(conn, w.finish_frame());
+            }
+            Request::Other if opcode == op::RECONFIG => {
+                // reconfigEnabled is false: a failed write, as in ZooKeeper.
+                let code = ErrorCode::ReconfigDisabled;
+                let (zxid, _) = self.write(sid, xid, TxnOp::Error { code: code.code() });
+                self.reply(conn, xid, zxid, code);
+            }
             Request::Other
             | Request::Create(_)
             | Request::Delete { .. }
@@ -832,9 +845,16 @@ impl Server {
                     },
                 );
             }
+            // Authenticated ids come before the connection's ip id, as
+            // Apache ZooKeeper's whoAmI lists them.
             for id in ids {
                 if !c.auth.contains(&id) {
-                    c.auth.push(id);
+                    let at = c
+                        .auth
+                        .iter()
+                        .position(|i| i.scheme == "ip")
+                        .unwrap_or(c.auth.len());
+                    c.auth.insert(at, id);
                 }
             }
         }
@@ -1084,7 +1104,14 @@ impl Server {
                 let auth = self.auth_of(conn);
                 w.int(auth.len() as i32);
                 for id in &auth {
-                    w.string(&id.scheme).string(&id.id);
+                    // The provider's user name: digest ids show the user
+                    // only; schemes without a provider show "".
+                    let user = match id.scheme.as_str() {
+                        "digest" => id.id.split(':').next().unwrap_or(""),
+                        "ip" => id.id.as_str(),
+                        _ => "",
+                    };
+                    w.string(&id.scheme).string(user);
                 }
                 Ok(())
             }

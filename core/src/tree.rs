@@ -154,7 +154,6 @@ impl Node {
             ctime: self.ctime,
             mtime: self.mtime,
             version: self.version,
-            cversion: self.cversion,
             aversion: self.aversion,
             // Containers and TTL nodes keep their type in the owner field;
             // clients see 0 there, as in ZooKeeper.
@@ -164,6 +163,13 @@ impl Node {
                 self.ephemeral_owner
             },
             data_length: self.data.len() as i32,
+            // ZooKeeper stores the number of creates and reports the number
+            // of changes: every create has a delete except for the children
+            // still present (DataNode.copyStat). A fresh root reads -1.
+            cversion: self
+                .cversion
+                .wrapping_mul(2)
+                .wrapping_sub(self.children.len() as i32),
             num_children: self.children.len() as i32,
             pzxid: self.pzxid,
         }
@@ -587,6 +593,8 @@ mod tests {
         assert_eq!(t.len(), 4);
         let root = t.get("/").unwrap().stat();
         assert_eq!(root.num_children, 1);
+        // As a fresh Apache ZooKeeper reports it.
+        assert_eq!(root.cversion, -1);
         assert_eq!(root.czxid, 0);
         assert_eq!(t.descendant_count("/"), 3);
         assert_eq!(t.acl_of(t.get("/zookeeper/config").unwrap())[0].perms, 1);
@@ -600,13 +608,15 @@ mod tests {
         assert!(!t.create("/a", Bytes::new(), &open(), 0, 2, 6, 100));
         assert!(!t.create("/no/b", Bytes::new(), &open(), 0, 1, 6, 100));
         let root = t.get("/").unwrap().stat();
-        assert_eq!((root.cversion, root.pzxid, root.num_children), (1, 5, 2));
+        // Reported: 2 × creates − children = 2 × 1 − 2.
+        assert_eq!((root.cversion, root.pzxid, root.num_children), (0, 5, 2));
         assert!(t.create("/a/e", Bytes::new(), &open(), 42, 1, 7, 100));
         assert_eq!(t.ephemerals_of(42), vec!["/a/e".to_string()]);
         assert!(t.delete("/a/e", 8));
         let a = t.get("/a").unwrap().stat();
-        // ZooKeeper does not bump cversion on delete, only pzxid.
-        assert_eq!((a.cversion, a.pzxid, a.num_children), (1, 8, 0));
+        // Stored cversion counts creates; the reported one counts deletes too.
+        assert_eq!((a.cversion, a.pzxid, a.num_children), (2, 8, 0));
+        assert_eq!(t.get("/a").unwrap().cversion, 1);
         assert!(t.ephemerals_of(42).is_empty());
         assert!(!t.delete("/zookeeper", 9));
         t.check_invariants().unwrap();

@@ -559,12 +559,18 @@ fn decode_multi(r: &mut Reader<'_>) -> Result<Vec<MultiOp>, DecodeError> {
                 path: r.string("path")?,
                 version: r.int("version")?,
             },
-            op::GET_CHILDREN => MultiOp::GetChildren {
-                path: r.string("path")?,
-            },
-            op::GET_DATA => MultiOp::GetData {
-                path: r.string("path")?,
-            },
+            // GetChildrenRequest / GetDataRequest carry a watch flag, which
+            // ZooKeeper reads and ignores inside a multiRead.
+            op::GET_CHILDREN => {
+                let path = r.string("path")?;
+                r.boolean("watch")?;
+                MultiOp::GetChildren { path }
+            }
+            op::GET_DATA => {
+                let path = r.string("path")?;
+                r.boolean("watch")?;
+                MultiOp::GetData { path }
+            }
             _ => {
                 return Err(DecodeError::BadValue {
                     what: "multi op type",
