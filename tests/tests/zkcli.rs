@@ -22,7 +22,10 @@ fn zkcli(server: &str, script: &str) -> String {
 
 #[test]
 fn zkcli_everyday_commands() {
-    require!(Path::new(ZKCLI).exists(), "zkCli.sh (apt-get install zookeeper)");
+    require!(
+        Path::new(ZKCLI).exists(),
+        "zkCli.sh (apt-get install zookeeper)"
+    );
     let server = Pookeeper::start(&[]);
     let out = zkcli(
         &server.hostport(),
@@ -31,7 +34,10 @@ fn zkcli_everyday_commands() {
     );
     assert!(out.contains("Created /a"), "{out}");
     assert!(out.contains("hello\ncZxid = 0x"), "{out}");
-    assert!(out.contains("dataVersion = 0") && out.contains("dataLength = 5"), "{out}");
+    assert!(
+        out.contains("dataVersion = 0") && out.contains("dataLength = 5"),
+        "{out}"
+    );
     assert!(out.contains("\nx\n"), "set then get shows x:\n{out}");
     assert!(out.contains("[a, zookeeper]"), "{out}");
     assert!(out.contains("Created /eph"), "{out}");
@@ -39,13 +45,19 @@ fn zkcli_everyday_commands() {
     assert!(out.contains("[eph, seq-0000000"), "{out}");
     // After `delete /a`, and after the session (with /eph) closed:
     let out2 = zkcli(&server.hostport(), "ls /\nquit\n");
-    assert!(out2.contains("[seq-0000000"), "ephemeral gone, /a gone:\n{out2}");
+    assert!(
+        out2.contains("[seq-0000000"),
+        "ephemeral gone, /a gone:\n{out2}"
+    );
     assert!(!out2.contains("eph,"), "{out2}");
 }
 
 #[test]
 fn zkcli_errors_and_acls() {
-    require!(Path::new(ZKCLI).exists(), "zkCli.sh (apt-get install zookeeper)");
+    require!(
+        Path::new(ZKCLI).exists(),
+        "zkCli.sh (apt-get install zookeeper)"
+    );
     let server = Pookeeper::start(&[]);
     let out = zkcli(
         &server.hostport(),
@@ -54,8 +66,14 @@ fn zkcli_errors_and_acls() {
     );
     assert!(out.contains("Node already exists: /p"), "{out}");
     assert!(out.contains("Node does not exist: /nope"), "{out}");
-    assert!(out.contains("'digest,'bob:fyVmFCwVbTJYrznoSu1koqYEYF0="), "{out}");
-    assert!(out.contains("Arguments are not valid : /zookeeper"), "{out}");
+    assert!(
+        out.contains("'digest,'bob:fyVmFCwVbTJYrznoSu1koqYEYF0="),
+        "{out}"
+    );
+    assert!(
+        out.contains("Arguments are not valid : /zookeeper"),
+        "{out}"
+    );
     assert!(out.contains("digest: bob\nip: 127.0.0.1"), "{out}");
     let out = zkcli(&server.hostport(), "get /priv\nquit\n");
     assert!(out.contains("Insufficient permission : /priv"), "{out}");
@@ -63,7 +81,10 @@ fn zkcli_errors_and_acls() {
 
 #[test]
 fn c_client_cli_mt() {
-    require!(Path::new(CLI_MT).exists(), "cli_mt (apt-get install zookeeper-bin)");
+    require!(
+        Path::new(CLI_MT).exists(),
+        "cli_mt (apt-get install zookeeper-bin)"
+    );
     let server = Pookeeper::start(&[]);
     let mut cmd = Command::new("bash");
     cmd.arg("-c").arg(format!(
