@@ -1,198 +1,112 @@
 //! ZooKeeper's error codes (`KeeperException.Code`), as sent in reply headers.
 
-/// A ZooKeeper result code. The numeric values are ZooKeeper's wire values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ErrorCode {
+/// Defines the enum, its wire values and ZooKeeper's names in one table.
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $v:ident = $code:expr, $name:expr;)*) => {
+        /// A ZooKeeper result code. The numeric values are ZooKeeper's wire values.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum ErrorCode {
+            $($(#[$doc])* $v,)*
+        }
+
+        impl ErrorCode {
+            /// The wire value.
+            pub fn code(self) -> i32 {
+                match self {
+                    $(Self::$v => $code,)*
+                }
+            }
+
+            /// The code for a wire value, if it is one ZooKeeper defines.
+            pub fn from_code(code: i32) -> Option<Self> {
+                match code {
+                    $($code => Some(Self::$v),)*
+                    _ => None,
+                }
+            }
+
+            /// ZooKeeper's name for the code, as `KeeperException.Code`
+            /// prints it in CamelCase (for example `NoNode`), used by the
+            /// text protocol.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Self::$v => $name,)*
+                }
+            }
+        }
+
+        #[cfg(test)]
+        const ALL: &[ErrorCode] = &[$(ErrorCode::$v,)*];
+    };
+}
+
+error_codes! {
     /// Everything is OK.
-    Ok,
+    Ok = 0, "Ok";
     /// A system error.
-    SystemError,
+    SystemError = -1, "SystemError";
     /// A runtime inconsistency (used for the ops after a failed one in a multi).
-    RuntimeInconsistency,
+    RuntimeInconsistency = -2, "RuntimeInconsistency";
     /// A data inconsistency.
-    DataInconsistency,
+    DataInconsistency = -3, "DataInconsistency";
     /// Connection to the server has been lost.
-    ConnectionLoss,
+    ConnectionLoss = -4, "ConnectionLoss";
     /// Error while marshalling or unmarshalling data.
-    MarshallingError,
+    MarshallingError = -5, "MarshallingError";
     /// Operation is unimplemented.
-    Unimplemented,
+    Unimplemented = -6, "Unimplemented";
     /// Operation timeout.
-    OperationTimeout,
+    OperationTimeout = -7, "OperationTimeout";
     /// Invalid arguments.
-    BadArguments,
+    BadArguments = -8, "BadArguments";
     /// Unknown session (internal).
-    UnknownSession,
+    UnknownSession = -12, "UnknownSession";
     /// No quorum of the new config is connected.
-    NewConfigNoQuorum,
+    NewConfigNoQuorum = -13, "NewConfigNoQuorum";
     /// Another reconfiguration is in progress.
-    ReconfigInProgress,
+    ReconfigInProgress = -14, "ReconfigInProgress";
     /// API errors (generic).
-    ApiError,
+    ApiError = -100, "APIError";
     /// Node does not exist.
-    NoNode,
+    NoNode = -101, "NoNode";
     /// Not authenticated.
-    NoAuth,
+    NoAuth = -102, "NoAuth";
     /// Version conflict.
-    BadVersion,
+    BadVersion = -103, "BadVersion";
     /// Ephemeral nodes may not have children.
-    NoChildrenForEphemerals,
+    NoChildrenForEphemerals = -108, "NoChildrenForEphemerals";
     /// The node already exists.
-    NodeExists,
+    NodeExists = -110, "NodeExists";
     /// The node has children.
-    NotEmpty,
+    NotEmpty = -111, "NotEmpty";
     /// The session has been expired by the server.
-    SessionExpired,
+    SessionExpired = -112, "SessionExpired";
     /// Invalid callback specified.
-    InvalidCallback,
+    InvalidCallback = -113, "InvalidCallback";
     /// Invalid ACL specified.
-    InvalidAcl,
+    InvalidAcl = -114, "InvalidACL";
     /// Client authentication failed.
-    AuthFailed,
+    AuthFailed = -115, "AuthFailed";
     /// Session moved to another server.
-    SessionMoved,
+    SessionMoved = -118, "SessionMoved";
     /// State-changing request is passed to a read-only server.
-    NotReadOnly,
+    NotReadOnly = -119, "NotReadOnly";
     /// Attempt to create an ephemeral node on a local session.
-    EphemeralOnLocalSession,
+    EphemeralOnLocalSession = -120, "EphemeralOnLocalSession";
     /// No watcher exists for the given path.
-    NoWatcher,
+    NoWatcher = -121, "NoWatcher";
     /// Request not completed within the maximum time.
-    RequestTimeout,
+    RequestTimeout = -122, "RequestTimeout";
     /// Reconfig is disabled.
-    ReconfigDisabled,
+    ReconfigDisabled = -123, "ReconfigDisabled";
     /// The session was closed because SASL authentication is required.
-    SessionClosedRequireSaslAuth,
+    SessionClosedRequireSaslAuth = -124, "SessionClosedRequireSaslAuth";
     /// A quota was exceeded.
-    QuotaExceeded,
+    QuotaExceeded = -125, "QuotaExceeded";
     /// The operation was throttled.
-    ThrottledOp,
+    ThrottledOp = -127, "ThrottledOp";
 }
-
-impl ErrorCode {
-    /// The wire value.
-    pub fn code(self) -> i32 {
-        use ErrorCode::*;
-        match self {
-            Ok => 0,
-            SystemError => -1,
-            RuntimeInconsistency => -2,
-            DataInconsistency => -3,
-            ConnectionLoss => -4,
-            MarshallingError => -5,
-            Unimplemented => -6,
-            OperationTimeout => -7,
-            BadArguments => -8,
-            UnknownSession => -12,
-            NewConfigNoQuorum => -13,
-            ReconfigInProgress => -14,
-            ApiError => -100,
-            NoNode => -101,
-            NoAuth => -102,
-            BadVersion => -103,
-            NoChildrenForEphemerals => -108,
-            NodeExists => -110,
-            NotEmpty => -111,
-            SessionExpired => -112,
-            InvalidCallback => -113,
-            InvalidAcl => -114,
-            AuthFailed => -115,
-            SessionMoved => -118,
-            NotReadOnly => -119,
-            EphemeralOnLocalSession => -120,
-            NoWatcher => -121,
-            RequestTimeout => -122,
-            ReconfigDisabled => -123,
-            SessionClosedRequireSaslAuth => -124,
-            QuotaExceeded => -125,
-            ThrottledOp => -127,
-        }
-    }
-
-    /// The code for a wire value, if it is one ZooKeeper defines.
-    pub fn from_code(code: i32) -> Option<Self> {
-        ALL.iter().copied().find(|c| c.code() == code)
-    }
-
-    /// ZooKeeper's name for the code, as `KeeperException.Code` prints it in
-    /// CamelCase (for example `NoNode`), used by the text protocol.
-    pub fn name(self) -> &'static str {
-        use ErrorCode::*;
-        match self {
-            Ok => "Ok",
-            SystemError => "SystemError",
-            RuntimeInconsistency => "RuntimeInconsistency",
-            DataInconsistency => "DataInconsistency",
-            ConnectionLoss => "ConnectionLoss",
-            MarshallingError => "MarshallingError",
-            Unimplemented => "Unimplemented",
-            OperationTimeout => "OperationTimeout",
-            BadArguments => "BadArguments",
-            UnknownSession => "UnknownSession",
-            NewConfigNoQuorum => "NewConfigNoQuorum",
-            ReconfigInProgress => "ReconfigInProgress",
-            ApiError => "APIError",
-            NoNode => "NoNode",
-            NoAuth => "NoAuth",
-            BadVersion => "BadVersion",
-            NoChildrenForEphemerals => "NoChildrenForEphemerals",
-            NodeExists => "NodeExists",
-            NotEmpty => "NotEmpty",
-            SessionExpired => "SessionExpired",
-            InvalidCallback => "InvalidCallback",
-            InvalidAcl => "InvalidACL",
-            AuthFailed => "AuthFailed",
-            SessionMoved => "SessionMoved",
-            NotReadOnly => "NotReadOnly",
-            EphemeralOnLocalSession => "EphemeralOnLocalSession",
-            NoWatcher => "NoWatcher",
-            RequestTimeout => "RequestTimeout",
-            ReconfigDisabled => "ReconfigDisabled",
-            SessionClosedRequireSaslAuth => "SessionClosedRequireSaslAuth",
-            QuotaExceeded => "QuotaExceeded",
-            ThrottledOp => "ThrottledOp",
-        }
-    }
-}
-
-const ALL: [ErrorCode; 32] = {
-    use ErrorCode::*;
-    [
-        Ok,
-        SystemError,
-        RuntimeInconsistency,
-        DataInconsistency,
-        ConnectionLoss,
-        MarshallingError,
-        Unimplemented,
-        OperationTimeout,
-        BadArguments,
-        UnknownSession,
-        NewConfigNoQuorum,
-        ReconfigInProgress,
-        ApiError,
-        NoNode,
-        NoAuth,
-        BadVersion,
-        NoChildrenForEphemerals,
-        NodeExists,
-        NotEmpty,
-        SessionExpired,
-        InvalidCallback,
-        InvalidAcl,
-        AuthFailed,
-        SessionMoved,
-        NotReadOnly,
-        EphemeralOnLocalSession,
-        NoWatcher,
-        RequestTimeout,
-        ReconfigDisabled,
-        SessionClosedRequireSaslAuth,
-        QuotaExceeded,
-        ThrottledOp,
-    ]
-};
 
 #[cfg(test)]
 mod tests {
@@ -200,7 +114,7 @@ mod tests {
 
     #[test]
     fn codes_round_trip() {
-        for c in ALL {
+        for &c in ALL {
             assert_eq!(ErrorCode::from_code(c.code()), Some(c));
         }
         assert_eq!(ErrorCode::from_code(-9999), None);
