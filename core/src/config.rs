@@ -35,6 +35,9 @@ pub struct Config {
     /// `extendedTypesEnabled`: allow TTL nodes (createTTL). Default false, as
     /// ZooKeeper.
     pub extended_types: bool,
+    /// `enforceQuota` (`zookeeper.enforceQuota`): hard quota limits refuse
+    /// writes with QUOTAEXCEEDED. Default false, as ZooKeeper.
+    pub enforce_quota: bool,
     /// `znode.container.checkIntervalMs`: how often containers and TTL nodes
     /// are checked for removal. Default 60 s.
     pub container_check_interval: Duration,
@@ -63,6 +66,7 @@ impl Default for Config {
             four_letter_words: vec!["srvr".to_string()],
             super_digest: None,
             extended_types: false,
+            enforce_quota: false,
             container_check_interval: Duration::from_secs(60),
             container_max_per_minute: 10_000,
             container_max_never_used: None,

@@ -93,6 +93,7 @@ mod fourlw;
 mod path;
 mod prep;
 pub mod proto;
+mod quota;
 mod server;
 #[cfg(test)]
 mod server_tests;

@@ -14,6 +14,7 @@ use hashbrown::HashMap;
 #[derive(Debug, Clone)]
 struct View {
     acl: AclList,
+    data_len: i64,
     version: i32,
     cversion: i32,
     aversion: i32,
@@ -31,6 +32,8 @@ pub(crate) struct Prep<'a> {
     overlay: HashMap<String, Option<View>>,
     /// `extendedTypesEnabled`: TTL nodes allowed.
     extended: bool,
+    /// `enforceQuota`: hard quota limits refuse writes.
+    enforce_quota: bool,
 }
 
 type PrepResult = Result<TxnOp, ErrorCode>;
@@ -43,13 +46,23 @@ impl<'a> Prep<'a> {
             auth,
             overlay: HashMap::new(),
             extended: false,
+            enforce_quota: false,
         }
     }
 
-    /// Allows TTL nodes (`extendedTypesEnabled`).
-    pub(crate) fn extended(mut self, on: bool) -> Self {
-        self.extended = on;
+    /// Applies the configuration switches that change validation
+    /// (`extendedTypesEnabled`, `enforceQuota`).
+    pub(crate) fn options(mut self, config: &crate::Config) -> Self {
+        self.extended = config.extended_types;
+        self.enforce_quota = config.enforce_quota;
         self
+    }
+
+    fn check_quota(&self, path: &str, bytes: i64, count: i64) -> Result<(), ErrorCode> {
+        if self.enforce_quota && !self.tree.quota_allows(path, bytes, count) {
+            return Err(ErrorCode::QuotaExceeded);
+        }
+        Ok(())
     }
 
     fn view(&self, path: &str) -> Option<View> {
@@ -59,6 +72,7 @@ impl<'a> Prep<'a> {
         }
         self.tree.get(p).map(|n| View {
             acl: self.tree.acl_of(n).iter().cloned().collect(),
+            data_len: n.data.len() as i64,
             version: n.version,
             cversion: n.cversion,
             aversion: n.aversion,
@@ -120,6 +134,7 @@ impl<'a> Prep<'a> {
         if parent.ephemeral_owner != 0 && !crate::tree::is_special_owner(parent.ephemeral_owner) {
             return Err(ErrorCode::NoChildrenForEphemerals);
         }
+        self.check_quota(&path, req.data.len() as i64, 1)?;
         let parent_cversion = parent.cversion.wrapping_add(1);
         // ZooKeeper makes a container only for the createContainer opcode
         // (a create with flags 4 makes a plain persistent node), whatever
@@ -145,6 +160,7 @@ impl<'a> Prep<'a> {
             &path,
             Some(View {
                 acl: acl.clone(),
+                data_len: req.data.len() as i64,
                 version: 0,
                 cversion: 0,
                 aversion: 0,
@@ -194,9 +210,17 @@ impl<'a> Prep<'a> {
         }
         let node = self.node(path)?;
         self.check_acl(&node, perm::WRITE)?;
+        self.check_quota(path, data.len() as i64 - node.data_len, 0)?;
         check_version(node.version, version)?;
         let version = node.version.wrapping_add(1);
-        self.record(path, Some(View { version, ..node }));
+        self.record(
+            path,
+            Some(View {
+                version,
+                data_len: data.len() as i64,
+                ..node
+            }),
+        );
         Ok(TxnOp::SetData {
             path: path.to_string(),
             data: data.clone(),

@@ -871,7 +871,7 @@ impl Server {
     fn on_write(&mut self, conn: ConnId, sid: i64, xid: i32, opcode: i32, req: &Request) {
         let auth = self.auth_of(conn);
         let prepared = {
-            let mut p = Prep::new(&self.db.tree, sid, &auth).extended(self.config.extended_types);
+            let mut p = Prep::new(&self.db.tree, sid, &auth).options(&self.config);
             match req {
                 Request::Create(c) => p.create(c),
                 Request::Delete { path, version } => p.delete(path, *version),
@@ -917,7 +917,7 @@ impl Server {
     fn on_multi(&mut self, conn: ConnId, sid: i64, xid: i32, ops: &[MultiOp]) {
         let auth = self.auth_of(conn);
         let txn = Prep::new(&self.db.tree, sid, &auth)
-            .extended(self.config.extended_types)
+            .options(&self.config)
             .multi(ops);
         let (zxid, result) = self.write(sid, xid, txn);
         let results = match result {
@@ -1445,7 +1445,7 @@ impl Server {
 
     fn text_command(&mut self, conn: ConnId, sid: i64, cmd: Command) -> String {
         let auth = self.auth_of(conn);
-        let ext = self.config.extended_types;
+        let cfg = self.config.clone();
         let write = |s: &mut Self, r: Result<TxnOp, ErrorCode>| -> Result<OpResult, ErrorCode> {
             match r {
                 Ok(t) => match s.write(sid, 0, t).1 {
@@ -1521,7 +1521,7 @@ impl Server {
                     flags: i32::from(ephemeral) | (i32::from(sequential) << 1),
                     ttl: -1,
                 };
-                let r = Prep::new(tree, sid, &auth).extended(ext).create(&req);
+                let r = Prep::new(tree, sid, &auth).options(&cfg).create(&req);
                 match write(self, r) {
                     Ok(OpResult::Created { path, .. }) if sequential => format!("true:{path}"),
                     Ok(_) => "true".into(),
@@ -1529,7 +1529,7 @@ impl Server {
                 }
             }
             Command::Delete(p) => {
-                let r = Prep::new(tree, sid, &auth).extended(ext).delete(&p, -1);
+                let r = Prep::new(tree, sid, &auth).options(&cfg).delete(&p, -1);
                 match write(self, r) {
                     Ok(_) => "true".into(),
                     Err(e) => fail(e),
@@ -1538,7 +1538,7 @@ impl Server {
             Command::Set(p, data) => {
                 let r =
                     Prep::new(tree, sid, &auth)
-                        .extended(ext)
+                        .options(&cfg)
                         .set_data(&p, &Bytes::from(data), -1);
                 match write(self, r) {
                     Ok(_) => "true".into(),

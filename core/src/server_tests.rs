@@ -1050,3 +1050,42 @@ fn ttl_nodes_need_extended_types_and_expire() {
         NONODE
     );
 }
+
+#[test]
+fn quota_stats_are_maintained_and_hard_limits_enforced() {
+    let mut w = World::with(Config {
+        enforce_quota: true,
+        ..Config::default()
+    });
+    let mut c = w.connect();
+    w.create(&mut c, "/q", b"", 0);
+    w.create(&mut c, "/q/a", b"12345", 0);
+    // What zkCli's `setquota -N 3 /q` does.
+    w.create(&mut c, "/zookeeper/quota/q", b"", 0);
+    let limits = b"count=-1,bytes=-1=;byteHardLimit=-1;countHardLimit=3";
+    w.create(&mut c, "/zookeeper/quota/q/zookeeper_limits", limits, 0);
+    w.create(
+        &mut c,
+        "/zookeeper/quota/q/zookeeper_stats",
+        b"count=0,bytes=0",
+        0,
+    );
+    let stats = |w: &mut World, c: &mut Client| {
+        let r = w.call(
+            c,
+            op::GET_DATA,
+            &path_watch("/zookeeper/quota/q/zookeeper_stats", false),
+        );
+        String::from_utf8(r.data_and_stat().0).unwrap()
+    };
+    // The server recounts the subtree when the stats node appears.
+    assert_eq!(stats(&mut w, &mut c), "count=2,bytes=5");
+    w.call(&mut c, op::SET_DATA, &set_body("/q/a", b"1", -1));
+    assert_eq!(stats(&mut w, &mut c), "count=2,bytes=1");
+    assert_eq!(w.create(&mut c, "/q/b", b"xy", 0).err, 0);
+    assert_eq!(stats(&mut w, &mut c), "count=3,bytes=3");
+    assert_eq!(w.create(&mut c, "/q/c", b"", 0).err, -125, "QUOTAEXCEEDED");
+    w.call(&mut c, op::DELETE, &path_version("/q/b", -1));
+    assert_eq!(stats(&mut w, &mut c), "count=2,bytes=1");
+    assert_eq!(w.create(&mut c, "/q/c", b"", 0).err, 0);
+}

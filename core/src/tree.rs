@@ -6,6 +6,7 @@
 
 use crate::path;
 use crate::proto::records::{Acl, AclList};
+use crate::quota;
 use bytes::Bytes;
 use hashbrown::HashMap;
 use std::collections::BTreeSet;
@@ -239,6 +240,8 @@ pub(crate) struct DataTree {
     ephemerals: HashMap<i64, BTreeSet<Box<str>>>,
     /// Container and TTL nodes, for the reaper.
     special: BTreeSet<Box<str>>,
+    /// Paths with a quota (a zookeeper_limits node): ZooKeeper's pTrie.
+    quota_paths: BTreeSet<String>,
     /// Total bytes of paths and data, for `mntr`'s approximate_data_size.
     data_size: u64,
 }
@@ -259,6 +262,7 @@ impl DataTree {
             acls: AclCache::default(),
             ephemerals: HashMap::new(),
             special: BTreeSet::new(),
+            quota_paths: BTreeSet::new(),
             data_size: 0,
         };
         let open: AclList = smallvec::smallvec![Acl::open()];
@@ -435,6 +439,7 @@ impl DataTree {
         } else if is_special_owner(ephemeral_owner) {
             self.special.insert(path.into());
         }
+        self.quota_on_create(path, parent_path);
         true
     }
 
@@ -477,6 +482,14 @@ impl DataTree {
                 parent.pzxid = zxid;
             }
         }
+        if path::name(path) == quota::LIMITS {
+            if let Some(p) = parent_path.strip_prefix(quota::QUOTA_ROOT) {
+                self.quota_paths.remove(p);
+            }
+        }
+        if let Some(prefix) = self.quota_prefix(path) {
+            self.add_to_quota_stats(&prefix, -(node.data.len() as i64), -1);
+        }
         true
     }
 
@@ -492,11 +505,115 @@ impl DataTree {
     ) -> Option<Stat> {
         let n = self.nodes.get_mut(path::normalize(path))?;
         self.data_size = self.data_size.saturating_sub(n.data.len() as u64) + data.len() as u64;
+        let diff = data.len() as i64 - n.data.len() as i64;
         n.data = data;
         n.version = version;
         n.mzxid = zxid;
         n.mtime = time;
-        Some(n.stat())
+        let stat = n.stat();
+        if let Some(prefix) = self.quota_prefix(path) {
+            self.add_to_quota_stats(&prefix, diff, 0);
+        }
+        Some(stat)
+    }
+
+    // ----- quotas (DataTree's pTrie, updateQuotaStat, updateQuotaForPath) -----
+
+    /// The longest quota path that is `path` or an ancestor of it
+    /// (`getMaxPrefixWithQuota`; never the root).
+    pub(crate) fn quota_prefix(&self, path: &str) -> Option<String> {
+        if self.quota_paths.is_empty() {
+            return None;
+        }
+        let mut p = path;
+        loop {
+            if p.is_empty() || p == "/" {
+                return None;
+            }
+            if self.quota_paths.contains(p) {
+                return Some(p.to_string());
+            }
+            p = path::parent(p)?;
+        }
+    }
+
+    fn quota_on_create(&mut self, path: &str, parent_path: &str) {
+        if let Some(qp) = parent_path.strip_prefix(quota::QUOTA_ROOT) {
+            match path::name(path) {
+                quota::LIMITS => {
+                    self.quota_paths.insert(qp.to_string());
+                }
+                quota::STATS => self.recount_quota(qp),
+                _ => {}
+            }
+        }
+        let len = self.nodes.get(path).map_or(0, |n| n.data.len() as i64);
+        if let Some(prefix) = self.quota_prefix(path) {
+            self.add_to_quota_stats(&prefix, len, 1);
+        }
+    }
+
+    /// Rewrites the stats node of quota path `qp` from a count of its
+    /// subtree (itself included), as ZooKeeper does when the stats node is
+    /// created.
+    fn recount_quota(&mut self, qp: &str) {
+        let (mut count, mut bytes) = (0i64, 0i64);
+        let mut stack = vec![qp.to_string()];
+        while let Some(p) = stack.pop() {
+            if let Some(n) = self.nodes.get(p.as_str()) {
+                count += 1;
+                bytes += n.data.len() as i64;
+                for c in n.children.creation_order() {
+                    stack.push(child_path(&p, c));
+                }
+            }
+        }
+        let mut st = quota::StatsTrack::default();
+        st.set("count", count);
+        st.set("bytes", bytes);
+        self.replace_data_in_place(&quota::stats_path(qp), st.to_bytes());
+    }
+
+    fn add_to_quota_stats(&mut self, prefix: &str, bytes: i64, count: i64) {
+        let sp = quota::stats_path(prefix);
+        let Some(n) = self.nodes.get(sp.as_str()) else {
+            return;
+        };
+        let mut st = quota::StatsTrack::parse(&n.data);
+        st.set("count", st.get("count") + count);
+        st.set("bytes", st.get("bytes") + bytes);
+        self.replace_data_in_place(&sp, st.to_bytes());
+    }
+
+    /// Changes a node's data without a version or zxid change, as
+    /// ZooKeeper updates stats nodes.
+    fn replace_data_in_place(&mut self, path: &str, data: Vec<u8>) {
+        if let Some(n) = self.nodes.get_mut(path) {
+            self.data_size = self.data_size.saturating_sub(n.data.len() as u64) + data.len() as u64;
+            n.data = Bytes::from(data);
+        }
+    }
+
+    /// ZooKeeperServer.checkQuota: would a change of `count` nodes and
+    /// `bytes` bytes under `path` break a hard limit? Soft limits only
+    /// matter to logs.
+    pub(crate) fn quota_allows(&self, path: &str, bytes: i64, count: i64) -> bool {
+        let Some(prefix) = self.quota_prefix(path) else {
+            return true;
+        };
+        let Some(limits) = self.nodes.get(quota::limits_path(&prefix).as_str()) else {
+            return true;
+        };
+        let limits = quota::StatsTrack::parse(&limits.data);
+        let current = self
+            .nodes
+            .get(quota::stats_path(&prefix).as_str())
+            .map(|n| quota::StatsTrack::parse(&n.data))
+            .unwrap_or_default();
+        let over = |diff: i64, hard: &str, cur: &str| {
+            diff != 0 && limits.get(hard) > -1 && current.get(cur) + diff > limits.get(hard)
+        };
+        !(over(count, "countHardLimit", "count") || over(bytes, "byteHardLimit", "bytes"))
     }
 
     /// Replaces a node's ACL and sets its aversion.

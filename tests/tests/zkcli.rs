@@ -97,3 +97,31 @@ fn c_client_cli_mt() {
     assert!(out.contains("value_len = 3"), "{out}");
     assert!(out.contains("abc"), "{out}");
 }
+
+#[test]
+fn zkcli_quotas_acls_and_whoami() {
+    require!(
+        Path::new(ZKCLI).exists(),
+        "zkCli.sh (apt-get install zookeeper)"
+    );
+    let server = Pookeeper::start(&["--set", "enforceQuota=true"]);
+    let out = zkcli(
+        &server.hostport(),
+        "create /qa\ncreate /qa/b data\nsetquota -N 3 /qa\ncreate /qa/c 1\ncreate /qa/d 2\n\
+         listquota /qa\ndelquota /qa\nlistquota /qa\n\
+         create /acl x\nsetAcl /acl world:anyone:r\ngetAcl /acl\nset /acl y\n\
+         addauth digest alice:pw\nsetAcl /qa auth:alice:pw:cdrwa\ngetAcl /qa\nwhoami\nquit\n",
+    );
+    assert!(out.contains("Created /qa/c"), "{out}");
+    assert!(out.contains("Quota has exceeded : /qa/d"), "{out}");
+    assert!(
+        out.contains("Output quota for /qa count=-1,bytes=-1=;byteHardLimit=-1;countHardLimit=3"),
+        "{out}"
+    );
+    assert!(out.contains("Output stat for /qa count=3,bytes=5"), "{out}");
+    assert!(out.contains("quota for /qa does not exist."), "{out}");
+    assert!(out.contains("'world,'anyone\n: r"), "{out}");
+    assert!(out.contains("Insufficient permission : /acl"), "{out}");
+    assert!(out.contains("'digest,'alice:"), "{out}");
+    assert!(out.contains("digest: alice"), "{out}");
+}

@@ -95,6 +95,9 @@ impl Settings {
             "extendedTypesEnabled" | "zookeeper.extendedTypesEnabled" => {
                 self.core.extended_types = flag(key, value, at)?
             }
+            "enforceQuota" | "zookeeper.enforceQuota" => {
+                self.core.enforce_quota = flag(key, value, at)?
+            }
             "znode.container.checkIntervalMs" => self.core.container_check_interval = ms(value)?,
             "znode.container.maxPerMinute" => {
                 self.core.container_max_per_minute = num(key, value, at)?
