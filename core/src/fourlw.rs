@@ -13,6 +13,51 @@ const KNOWN: [&str; 19] = [
     "srvr", "stat", "stmk", "wchc", "wchp", "wchs", "rcvr",
 ];
 
+/// ZooKeeper 3.8 standalone `mntr` counters that stay 0 here (no
+/// throttling, learners, TLS or response caches).
+const ZERO_COUNTERS: [&str; 40] = [
+    "watch_bytes",
+    "outstanding_changes_removed",
+    "throttled_ops",
+    "stale_requests_dropped",
+    "large_requests_rejected",
+    "insecure_admin_count",
+    "cnxn_closed_without_zk_server_running",
+    "sessionless_connections_expired",
+    "looking_count",
+    "dead_watchers_queued",
+    "stale_requests",
+    "connection_drop_count",
+    "learner_proposal_received_count",
+    "digest_mismatches_count",
+    "dead_watchers_cleared",
+    "response_packet_cache_hits",
+    "bytes_received_count",
+    "add_dead_watcher_stall_time",
+    "request_throttle_wait_count",
+    "requests_not_forwarded_to_commit_processor",
+    "response_packet_cache_misses",
+    "ensemble_auth_success",
+    "prep_processor_request_queued",
+    "learner_commit_received_count",
+    "stale_replies",
+    "response_bytes",
+    "ensemble_auth_fail",
+    "diff_count",
+    "response_packet_get_children_cache_misses",
+    "connection_revalidate_count",
+    "quit_leading_due_to_disloyal_voter",
+    "snap_count",
+    "unrecoverable_error_count",
+    "unsuccessful_handshake",
+    "commit_count",
+    "stale_sessions_expired",
+    "response_packet_get_children_cache_hits",
+    "sync_processor_request_queued",
+    "outstanding_changes_queued",
+    "revalidate_count",
+];
+
 /// Server version string reported by `srvr`, `stat` and `mntr`.
 pub(crate) const VERSION: &str = concat!(
     "3.8.0-pookeeper-",
@@ -109,38 +154,57 @@ pub(crate) fn answer(server: &Server, cmd: &str) -> String {
             let _ = writeln!(o, "os.arch={}", std::env::consts::ARCH);
         }
         "mntr" => {
-            let (wconns, wpaths, wcount) = server.watch_summary();
-            let _ = (wconns, wpaths);
+            let (_, _, wcount) = server.watch_summary();
             let avg = if st.latency_count == 0 {
                 0.0
             } else {
                 st.latency_total_ms as f64 / st.latency_count as f64
             };
-            let kv: Vec<(&str, String)> = vec![
+            // Apache ZooKeeper 3.8's standalone keys, in its order. Counters
+            // of machinery we do not have (throttling, TLS, learners) are 0.
+            let known: Vec<(&str, String)> = vec![
                 ("zk_version", VERSION.to_string()),
                 ("zk_server_state", "standalone".into()),
-                ("zk_avg_latency", format!("{avg:.4}")),
-                ("zk_max_latency", st.latency_max_ms.to_string()),
-                ("zk_min_latency", st.latency_min_ms.to_string()),
-                ("zk_packets_received", st.packets_received.to_string()),
-                ("zk_packets_sent", st.packets_sent.to_string()),
+                ("zk_ephemerals_count", server.ephemeral_count().to_string()),
                 (
                     "zk_num_alive_connections",
                     server.connection_count().to_string(),
                 ),
+                ("zk_avg_latency", format!("{avg:.4}")),
                 ("zk_outstanding_requests", server.outstanding().to_string()),
                 ("zk_znode_count", server.znode_count().to_string()),
-                ("zk_watch_count", wcount.to_string()),
-                ("zk_ephemerals_count", server.ephemeral_count().to_string()),
-                ("zk_approximate_data_size", server.data_size().to_string()),
                 ("zk_global_sessions", server.session_count().to_string()),
+                ("zk_non_mtls_remote_conn_count", "0".into()),
+                ("zk_last_client_response_size", "-1".into()),
+                ("zk_packets_sent", st.packets_sent.to_string()),
+                ("zk_packets_received", st.packets_received.to_string()),
+                ("zk_max_client_response_size", "-1".into()),
+                ("zk_connection_drop_probability", "0.0".into()),
+                ("zk_watch_count", wcount.to_string()),
+                ("zk_auth_failed_count", st.auth_failed.to_string()),
+                ("zk_min_latency", st.latency_min_ms.to_string()),
+                ("zk_approximate_data_size", server.data_size().to_string()),
                 ("zk_local_sessions", "0".into()),
-                ("zk_last_proposal_size", "-1".into()),
-                ("zk_max_proposal_size", "-1".into()),
-                ("zk_min_proposal_size", "-1".into()),
+                ("zk_uptime", server.uptime_ms().to_string()),
+                ("zk_max_latency", st.latency_max_ms.to_string()),
+                ("zk_outstanding_tls_handshake", "0".into()),
+                ("zk_min_client_response_size", "-1".into()),
+                ("zk_non_mtls_local_conn_count", "0".into()),
+                ("zk_proposal_count", "0".into()),
+                (
+                    "zk_connection_request_count",
+                    st.connections_accepted.to_string(),
+                ),
+                (
+                    "zk_connection_rejected",
+                    st.connections_rejected.to_string(),
+                ),
             ];
-            for (k, v) in kv {
+            for (k, v) in known {
                 let _ = writeln!(o, "{k}\t{v}");
+            }
+            for k in ZERO_COUNTERS {
+                let _ = writeln!(o, "zk_{k}\t0");
             }
         }
         "wchs" => {

@@ -64,6 +64,10 @@ pub struct Stats {
     pub latency_min_ms: u64,
     /// Maximum latency seen (ms).
     pub latency_max_ms: u64,
+    /// Authentication attempts that failed.
+    pub auth_failed: u64,
+    /// Connections refused (maxClientCnxns).
+    pub connections_rejected: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,8 +125,9 @@ pub struct Server {
     last_zxid: i64,
     /// Highest zxid reported durable.
     durable_zxid: i64,
-    /// Outputs waiting for `durable_zxid` to reach their gate.
-    gated: VecDeque<(i64, Output)>,
+    /// Outputs waiting for `durable_zxid` to reach their gate, with the
+    /// arrival time of the request they answer (for latency stats).
+    gated: VecDeque<(i64, Output, Option<Instant>)>,
     ready: VecDeque<Output>,
     start: Instant,
     now: Instant,
@@ -219,6 +224,7 @@ impl Server {
             *n += 1;
             let max = self.config.max_client_cnxns;
             if max != 0 && *n > max {
+                self.stats.connections_rejected += 1;
                 self.close_now(id, CloseReason::TooManyConnections { max });
             }
         }
@@ -409,16 +415,44 @@ impl Server {
 
     // ----- outputs -----
 
-    fn emit(&mut self, gate: i64, out: Output) {
+    fn emit_timed(&mut self, gate: i64, out: Output, started: Option<Instant>) {
         if self.gated.is_empty() && gate <= self.durable_zxid {
+            if let Some(t) = started {
+                self.record_latency(t);
+            }
             self.ready.push_back(out);
         } else {
-            self.gated.push_back((gate, out));
+            self.gated.push_back((gate, out, started));
         }
     }
 
-    /// Sends a frame once everything ordered so far is durable.
+    fn emit(&mut self, gate: i64, out: Output) {
+        self.emit_timed(gate, out, None);
+    }
+
+    fn record_latency(&mut self, started: Instant) {
+        let ms = (self.now - started).as_millis() as u64;
+        let s = &mut self.stats;
+        s.latency_min_ms = if s.latency_count == 0 {
+            ms
+        } else {
+            s.latency_min_ms.min(ms)
+        };
+        s.latency_max_ms = s.latency_max_ms.max(ms);
+        s.latency_total_ms += ms;
+        s.latency_count += 1;
+    }
+
+    /// Sends a reply once everything ordered so far is durable; its latency
+    /// counts from now (the request's arrival) to its release.
     fn send(&mut self, conn: ConnId, data: Bytes) {
+        let gate = self.last_zxid;
+        let now = self.now;
+        self.emit_timed(gate, Output::Transmit { conn, data }, Some(now));
+    }
+
+    /// Sends a notification (not a reply: no latency).
+    fn send_event(&mut self, conn: ConnId, data: Bytes) {
         let gate = self.last_zxid;
         self.emit(gate, Output::Transmit { conn, data });
     }
@@ -452,11 +486,14 @@ impl Server {
         if zxid > self.durable_zxid {
             self.durable_zxid = zxid;
         }
-        while let Some((gate, _)) = self.gated.front() {
+        while let Some((gate, _, _)) = self.gated.front() {
             if *gate > self.durable_zxid {
                 break;
             }
-            if let Some((_, out)) = self.gated.pop_front() {
+            if let Some((_, out, started)) = self.gated.pop_front() {
+                if let Some(t) = started {
+                    self.record_latency(t);
+                }
                 self.ready.push_back(out);
             }
         }
@@ -533,7 +570,7 @@ impl Server {
             w.int(kind as i32).int(3).string(path);
             w.finish_frame()
         };
-        self.send(conn, data);
+        self.send_event(conn, data);
     }
 
     fn fire(&mut self, triggers: &[Trigger]) {
@@ -823,6 +860,7 @@ impl Server {
             _ => None,
         };
         let Some(id) = id else {
+            self.stats.auth_failed += 1;
             self.send(
                 conn,
                 reply_header(xid, 0, ErrorCode::AuthFailed.code()).finish_frame(),
@@ -1208,6 +1246,20 @@ impl Server {
 
     fn four_letter_word(&mut self, conn: ConnId, cmd: &'static str) {
         let text = if self.config.four_letter_word_allowed(cmd) {
+            match cmd {
+                "srst" => {
+                    let s = &mut self.stats;
+                    (s.packets_received, s.packets_sent) = (0, 0);
+                    (s.latency_min_ms, s.latency_max_ms) = (0, 0);
+                    (s.latency_total_ms, s.latency_count) = (0, 0);
+                }
+                "crst" => {
+                    for c in self.conns.values_mut() {
+                        (c.packets_received, c.packets_sent) = (0, 0);
+                    }
+                }
+                _ => {}
+            }
             crate::fourlw::answer(self, cmd)
         } else {
             format!("{cmd} is not executed because it is not in the whitelist.\n")
@@ -1222,6 +1274,10 @@ impl Server {
 impl Server {
     pub(crate) fn config(&self) -> &Config {
         &self.config
+    }
+
+    pub(crate) fn uptime_ms(&self) -> u128 {
+        (self.now - self.start).as_millis()
     }
 
     pub(crate) fn outstanding(&self) -> usize {
