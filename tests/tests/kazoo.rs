@@ -98,3 +98,15 @@ fn kazoo_resumes_a_session_with_id_and_password() {
     );
     assert!(ok && out.contains("OK"), "resume failed:\n{out}");
 }
+
+#[test]
+fn kazoo_acls_and_auth() {
+    require!(kazoo_installed(), "kazoo (pip install kazoo)");
+    let server = Pookeeper::start(&[]);
+    let (ok, out) = run_python(
+        "kazoo_acl.py",
+        &[&server.hostport()],
+        Duration::from_secs(120),
+    );
+    assert!(ok && out.contains("OK"), "kazoo_acl failed:\n{out}");
+}

@@ -205,3 +205,42 @@ async fn errors_acl_and_auth() {
         zk::Error::InvalidAcl
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containers_and_ttl_nodes_are_reaped() {
+    let server = Pookeeper::start(&[
+        "--set",
+        "extendedTypesEnabled=true",
+        "--set",
+        "znode.container.checkIntervalMs=200",
+    ]);
+    let c = connect(&server).await;
+    let container = CreateMode::Container.with_acls(Acls::anyone_all());
+    c.create("/box", b"", &container).await.unwrap();
+    c.create("/box/item", b"", &persistent()).await.unwrap();
+    let (_, gone) = c.check_and_watch_stat("/box").await.unwrap();
+    c.delete("/box/item", None).await.unwrap();
+    let ev = tokio::time::timeout(Duration::from_secs(10), gone.changed())
+        .await
+        .expect("the emptied container is reaped");
+    assert_eq!(ev.event_type, EventType::NodeDeleted);
+
+    let ttl = CreateMode::Persistent
+        .with_acls(Acls::anyone_all())
+        .with_ttl(Duration::from_millis(300));
+    c.create("/ttl", b"", &ttl).await.unwrap();
+    let (stat, expired) = c.check_and_watch_stat("/ttl").await.unwrap();
+    assert_eq!(stat.expect("exists").ephemeral_owner, 0);
+    let ev = tokio::time::timeout(Duration::from_secs(10), expired.changed())
+        .await
+        .expect("the TTL node expires");
+    assert_eq!(ev.event_type, EventType::NodeDeleted);
+
+    // Without extendedTypesEnabled, TTL creates are UNIMPLEMENTED.
+    let plain = Pookeeper::start(&[]);
+    let p = connect(&plain).await;
+    assert_eq!(
+        p.create("/ttl", b"", &ttl).await.unwrap_err(),
+        zk::Error::Unimplemented
+    );
+}
