@@ -825,6 +825,29 @@ impl Server {
                 w.null();
                 self.send(conn, w.finish_frame());
             }
+            Request::Other if opcode == op::DELETE_CONTAINER => {
+                // ZooKeeper accepts this internal op from clients, reads the
+                // whole packet (header included) as the path, finds a NUL in
+                // it and fails the write with BADARGUMENTS.
+                let code = ErrorCode::BadArguments;
+                let (zxid, _) = self.write(sid, xid, TxnOp::Error { code: code.code() });
+                self.reply(conn, xid, zxid, code);
+            }
+            Request::Other if opcode == op::CREATE_SESSION => {
+                // A createSession sent inside a session: ZooKeeper logs a
+                // CreateSession txn for it and answers with a fresh
+                // ConnectResponse for the connection's session.
+                let timeout = self
+                    .sessions
+                    .get(&sid)
+                    .map_or(Duration::ZERO, |s| s.timeout);
+                let requested = Reader::new(body)
+                    .int("timeout")
+                    .unwrap_or(timeout.as_millis() as i32);
+                self.write(sid, xid, TxnOp::CreateSession { timeout: requested });
+                let passwd = self.password(sid);
+                self.send(conn, Self::connect_response(timeout, sid, &passwd));
+            }
             Request::Other if opcode == op::RECONFIG => {
                 // reconfigEnabled is false: a failed write, as in ZooKeeper.
                 let code = ErrorCode::ReconfigDisabled;

@@ -151,6 +151,7 @@ def script(port):
     rec('a get auth', a.call(4, pw('/a')))
     rec('sasl', a.call(102, buf(b'')))
     rec('reconfig', a.call(16, st('') + st('') + st('') + struct.pack('>q', -1)))
+    rec('deleteContainer from a client', a.call(20, b'/c'))
     rec('close a', a.call(-11))
     rec('b events', b.call(11, b'', -2))
     rec('unknown op', b.call(99))
