@@ -15,7 +15,7 @@ const KNOWN: [&str; 19] = [
 
 /// ZooKeeper 3.8 standalone `mntr` counters that stay 0 here (no
 /// throttling, learners, TLS or response caches).
-const ZERO_COUNTERS: [&str; 40] = [
+const ZERO_COUNTERS: [&str; 44] = [
     "watch_bytes",
     "outstanding_changes_removed",
     "throttled_ops",
@@ -56,6 +56,10 @@ const ZERO_COUNTERS: [&str; 40] = [
     "sync_processor_request_queued",
     "outstanding_changes_queued",
     "revalidate_count",
+    "request_commit_queued",
+    "ensemble_auth_skip",
+    "skip_learner_request_to_next_processor_count",
+    "tls_handshake_exceeded",
 ];
 
 /// Server version string reported by `srvr`, `stat` and `mntr`.
@@ -205,6 +209,23 @@ pub(crate) fn answer(server: &Server, cmd: &str) -> String {
             }
             for k in ZERO_COUNTERS {
                 let _ = writeln!(o, "zk_{k}\t0");
+            }
+            if let (Some(open), Some(max)) = (st.open_fds, st.max_fds) {
+                let _ = writeln!(o, "zk_open_file_descriptor_count\t{open}");
+                let _ = writeln!(o, "zk_max_file_descriptor_count\t{max}");
+            }
+            for (name, s) in [
+                ("updatelatency", &st.update_latency),
+                ("readlatency", &st.read_latency),
+            ] {
+                let _ = writeln!(o, "zk_avg_{name}\t{:.4}", s.avg());
+                let _ = writeln!(o, "zk_min_{name}\t{}", s.min);
+                let _ = writeln!(o, "zk_max_{name}\t{}", s.max);
+                let _ = writeln!(o, "zk_cnt_{name}\t{}", s.count);
+                let _ = writeln!(o, "zk_sum_{name}\t{}", s.sum);
+                for (p, q) in [("p50", 0.5), ("p95", 0.95), ("p99", 0.99), ("p999", 0.999)] {
+                    let _ = writeln!(o, "zk_{p}_{name}\t{}", s.quantile(q));
+                }
             }
         }
         "wchs" => {

@@ -97,6 +97,7 @@ mod quota;
 mod server;
 #[cfg(test)]
 mod server_tests;
+pub mod stats;
 mod tree;
 pub mod txn;
 mod watch;

@@ -43,6 +43,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+/// When a request arrived and whether it was a write (latency stats).
+type Started = (Instant, bool);
+
 /// How long a connection may stay without a session (ZooKeeper's
 /// `zookeeper.nio.sessionlessCnxnTimeout`, 10 s).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -68,6 +71,14 @@ pub struct Stats {
     pub auth_failed: u64,
     /// Connections refused (maxClientCnxns).
     pub connections_rejected: u64,
+    /// Latency of reads (ms), as ZooKeeper's `readlatency`.
+    pub read_latency: crate::stats::Summary,
+    /// Latency of writes (ms), as ZooKeeper's `updatelatency`.
+    pub update_latency: crate::stats::Summary,
+    /// Open file descriptors, when the runtime reports them.
+    pub open_fds: Option<u64>,
+    /// The file descriptor limit, when the runtime reports it.
+    pub max_fds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,7 +138,7 @@ pub struct Server {
     durable_zxid: i64,
     /// Outputs waiting for `durable_zxid` to reach their gate, with the
     /// arrival time of the request they answer (for latency stats).
-    gated: VecDeque<(i64, Output, Option<Instant>)>,
+    gated: VecDeque<(i64, Output, Option<Started>)>,
     ready: VecDeque<Output>,
     start: Instant,
     now: Instant,
@@ -137,6 +148,8 @@ pub struct Server {
     events: Vec<Event>,
     /// When the container/TTL reaper runs next.
     next_reap: Instant,
+    /// Whether the request being handled is a write (latency bookkeeping).
+    current_is_write: bool,
 }
 
 impl std::fmt::Debug for Server {
@@ -183,6 +196,7 @@ impl Server {
             triggers: Vec::new(),
             events: Vec::new(),
             next_reap,
+            current_is_write: false,
         })
     }
 
@@ -279,6 +293,13 @@ impl Server {
     /// Counters since start.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// Lets the runtime report process facts the core cannot see, for
+    /// `mntr` (open file descriptors and their limit).
+    pub fn set_fd_counts(&mut self, open: u64, max: u64) {
+        self.stats.open_fds = Some(open);
+        self.stats.max_fds = Some(max);
     }
 
     /// Number of znodes.
@@ -415,7 +436,7 @@ impl Server {
 
     // ----- outputs -----
 
-    fn emit_timed(&mut self, gate: i64, out: Output, started: Option<Instant>) {
+    fn emit_timed(&mut self, gate: i64, out: Output, started: Option<Started>) {
         if self.gated.is_empty() && gate <= self.durable_zxid {
             if let Some(t) = started {
                 self.record_latency(t);
@@ -430,9 +451,14 @@ impl Server {
         self.emit_timed(gate, out, None);
     }
 
-    fn record_latency(&mut self, started: Instant) {
+    fn record_latency(&mut self, (started, write): Started) {
         let ms = (self.now - started).as_millis() as u64;
         let s = &mut self.stats;
+        if write {
+            s.update_latency.add(ms);
+        } else {
+            s.read_latency.add(ms);
+        }
         s.latency_min_ms = if s.latency_count == 0 {
             ms
         } else {
@@ -447,8 +473,8 @@ impl Server {
     /// counts from now (the request's arrival) to its release.
     fn send(&mut self, conn: ConnId, data: Bytes) {
         let gate = self.last_zxid;
-        let now = self.now;
-        self.emit_timed(gate, Output::Transmit { conn, data }, Some(now));
+        let started = (self.now, self.current_is_write);
+        self.emit_timed(gate, Output::Transmit { conn, data }, Some(started));
     }
 
     /// Sends a notification (not a reply: no latency).
@@ -781,6 +807,7 @@ impl Server {
             return;
         }
         self.touch(sid);
+        self.current_is_write = is_write(opcode) || opcode == op::CLOSE_SESSION;
         let req = match Request::decode(opcode, body) {
             Ok(r) => r,
             Err(e) => {
@@ -1275,6 +1302,8 @@ impl Server {
                     (s.packets_received, s.packets_sent) = (0, 0);
                     (s.latency_min_ms, s.latency_max_ms) = (0, 0);
                     (s.latency_total_ms, s.latency_count) = (0, 0);
+                    s.read_latency = Default::default();
+                    s.update_latency = Default::default();
                 }
                 "crst" => {
                     for c in self.conns.values_mut() {

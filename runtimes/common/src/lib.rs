@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod log;
+pub mod process;
 pub mod settings;
 pub mod txlog;
 

@@ -153,6 +153,7 @@ fn run(settings: &Settings) -> io::Result<()> {
         stall_limit: settings.core.max_timeout(),
     };
     let mut events = Events::with_capacity(1024);
+    let mut fds_checked = Instant::now() - Duration::from_secs(2);
     loop {
         let timeout = rt.poll_timeout();
         if let Err(e) = rt.poll.poll(&mut events, timeout) {
@@ -181,6 +182,12 @@ fn run(settings: &Settings) -> io::Result<()> {
                         rt.dirty.push(id);
                     }
                 }
+            }
+        }
+        if now.duration_since(fds_checked) >= Duration::from_secs(1) {
+            fds_checked = now;
+            if let Some((open, max)) = pookeeper_common::process::fd_counts() {
+                rt.server.set_fd_counts(open, max);
             }
         }
         if rt.server.poll_timeout().is_some_and(|t| t <= now) {
