@@ -98,6 +98,7 @@ mod server;
 #[cfg(test)]
 mod server_tests;
 pub mod stats;
+pub mod storage;
 mod tree;
 pub mod txn;
 mod watch;
