@@ -105,7 +105,7 @@ mod watch;
 
 pub use config::{Config, ConfigError};
 pub use error::ErrorCode;
-pub use server::{Server, Stats};
+pub use server::{Recovered, RecoveryError, Server, Stats};
 pub use tree::Stat;
 
 use bytes::Bytes;

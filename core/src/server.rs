@@ -43,6 +43,62 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+/// What [`Server::recover`] found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Recovered {
+    /// The zxid of the snapshot used, if any.
+    pub snapshot_zxid: Option<i64>,
+    /// Transactions replayed from the log.
+    pub txns_replayed: u64,
+    /// The zxid recovered to.
+    pub last_zxid: i64,
+    /// (segment index, byte offset) of a torn tail that was cut off.
+    pub torn_tail: Option<(usize, usize)>,
+    /// Sessions restored.
+    pub sessions: usize,
+    /// Znodes restored.
+    pub znodes: usize,
+}
+
+/// Why recovery failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecoveryError {
+    /// The configuration is invalid.
+    Config(ConfigError),
+    /// The snapshot is unusable.
+    Snapshot(crate::storage::SnapshotError),
+    /// A log segment is damaged.
+    Log {
+        /// Index of the segment in the list given.
+        segment: usize,
+        /// What is wrong.
+        error: crate::storage::LogError,
+    },
+    /// Transactions are missing between the snapshot and the log.
+    Gap {
+        /// The last zxid recovered.
+        after: i64,
+        /// The next zxid found.
+        next: i64,
+    },
+}
+
+impl std::fmt::Display for RecoveryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Config(e) => write!(f, "{e}"),
+            Self::Snapshot(e) => write!(f, "{e}"),
+            Self::Log { segment, error } => write!(f, "log segment #{segment}: {error}"),
+            Self::Gap { after, next } => write!(
+                f,
+                "missing transactions: the log jumps from zxid {after:#x} to {next:#x}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RecoveryError {}
+
 /// When a request arrived and whether it was a write (latency stats).
 type Started = (Instant, bool);
 
@@ -198,6 +254,91 @@ impl Server {
             next_reap,
             current_is_write: false,
         })
+    }
+
+    /// Rebuilds a server from its newest valid snapshot (if any) and the log
+    /// segments after it, in order. Transactions at or below the snapshot's
+    /// zxid are skipped; the rest must follow each other without gaps. A
+    /// torn tail is allowed only at the end of the last segment (it is cut
+    /// off: `Recovered::torn_tail` says where). Sessions come back with their
+    /// timeouts, counted from `now`, so clients can resume them.
+    pub fn recover(
+        config: Config,
+        now: Instant,
+        wall_ms: i64,
+        snapshot: Option<&[u8]>,
+        segments: &[&[u8]],
+    ) -> Result<(Self, Recovered), RecoveryError> {
+        let mut server = Self::new(config, now, wall_ms).map_err(RecoveryError::Config)?;
+        let mut report = Recovered::default();
+        if let Some(bytes) = snapshot {
+            server.db = crate::storage::decode_snapshot(bytes).map_err(RecoveryError::Snapshot)?;
+            report.snapshot_zxid = Some(server.db.last_zxid);
+        }
+        let mut scratch = Vec::new();
+        for (i, bytes) in segments.iter().enumerate() {
+            let scan = crate::storage::scan_log(bytes)
+                .map_err(|error| RecoveryError::Log { segment: i, error })?;
+            if let crate::storage::LogEnd::TornTail { offset } = scan.end {
+                if i + 1 != segments.len() {
+                    return Err(RecoveryError::Log {
+                        segment: i,
+                        error: crate::storage::LogError::Corrupt {
+                            offset,
+                            reason: "torn record in a segment that is not the last".into(),
+                        },
+                    });
+                }
+                report.torn_tail = Some((i, offset));
+            }
+            for txn in scan.txns {
+                if txn.zxid <= server.db.last_zxid {
+                    continue;
+                }
+                if txn.zxid != server.db.last_zxid + 1 {
+                    return Err(RecoveryError::Gap {
+                        after: server.db.last_zxid,
+                        next: txn.zxid,
+                    });
+                }
+                scratch.clear();
+                apply(&mut server.db, &txn, &mut scratch);
+                report.txns_replayed += 1;
+            }
+        }
+        let last = server.db.last_zxid;
+        server.last_zxid = last;
+        server.durable_zxid = last;
+        report.last_zxid = last;
+        let restored: Vec<(i64, i32)> = server.db.sessions.iter().map(|(&k, &v)| (k, v)).collect();
+        for (sid, timeout_ms) in restored {
+            let timeout = Duration::from_millis(timeout_ms.max(0) as u64);
+            let expires = server.expiry_for(timeout);
+            server.sessions.insert(
+                sid,
+                Session {
+                    timeout,
+                    conn: None,
+                    expires,
+                    closing: false,
+                },
+            );
+            server.expiry.insert((expires, sid));
+            // Never hand out a restored id again.
+            if sid >> 56 == server.next_session_id >> 56 && sid >= server.next_session_id {
+                server.next_session_id = sid + 1;
+            }
+        }
+        report.sessions = server.sessions.len();
+        report.znodes = server.db.tree.len();
+        Ok((server, report))
+    }
+
+    /// A snapshot of the whole state at the last ordered zxid (see
+    /// `storage` for the format). Every ordered write is included, so write
+    /// it only once the log is durable up to the returned zxid.
+    pub fn snapshot(&self) -> (i64, Vec<u8>) {
+        (self.db.last_zxid, crate::storage::encode_snapshot(&self.db))
     }
 
     /// Registers a new connection. `peer` is the client's address when known

@@ -15,6 +15,8 @@ struct World {
     closed: Vec<(ConnId, CloseReason)>,
     /// Appended but not yet reported durable.
     appended: Vec<i64>,
+    /// Every appended entry, as a log segment would hold it.
+    log: Vec<u8>,
     auto_durable: bool,
 }
 
@@ -33,6 +35,7 @@ impl World {
             inbox: Default::default(),
             closed: Vec::new(),
             appended: Vec::new(),
+            log: crate::storage::log_header(1).to_vec(),
             auto_durable: true,
         }
     }
@@ -51,6 +54,7 @@ impl World {
                     Output::Close { conn, reason } => self.closed.push((conn, reason)),
                     Output::Append { zxid, entry } => {
                         assert!(crate::txn::Txn::decode(&entry).is_ok());
+                        crate::storage::encode_record(&entry, &mut self.log);
                         self.appended.push(zxid)
                     }
                 }
@@ -1088,4 +1092,63 @@ fn quota_stats_are_maintained_and_hard_limits_enforced() {
     w.call(&mut c, op::DELETE, &path_version("/q/b", -1));
     assert_eq!(stats(&mut w, &mut c), "count=2,bytes=1");
     assert_eq!(w.create(&mut c, "/q/c", b"", 0).err, 0);
+}
+
+#[test]
+fn recovery_from_snapshot_and_log_restores_everything() {
+    let mut w = World::new();
+    let mut a = w.connect();
+    w.create(&mut a, "/p", b"1", 0);
+    w.create(&mut a, "/p/e", b"", 1);
+    w.create(&mut a, "/p/s-", b"", 2);
+    let (snap_zxid, snap) = w.server.snapshot();
+    w.call(&mut a, op::SET_DATA, &set_body("/p", b"2", -1));
+    w.create(&mut a, "/p/s-", b"", 2);
+    let mut gone = w.connect();
+    w.create(&mut gone, "/p/g", b"", 1);
+    w.call(&mut gone, op::CLOSE_SESSION, &[]);
+    let last = w.server.last_zxid();
+    for (snapshot, replayed) in [(Some(&snap[..]), last - snap_zxid), (None, last)] {
+        let (server, report) =
+            Server::recover(Config::default(), w.now, 2_000_000, snapshot, &[&w.log]).unwrap();
+        assert_eq!(report.last_zxid, last);
+        assert_eq!(report.txns_replayed as i64, replayed);
+        assert_eq!(report.torn_tail, None);
+        let mut r = World::new();
+        r.server = server;
+        r.server.check_invariants().unwrap();
+        // The live session comes back: resume it with id and password.
+        let mut a2 = r.connect_as(a.session, a.passwd.clone());
+        assert_eq!(a2.session, a.session);
+        let (data, st) = r
+            .call(&mut a2, op::GET_DATA, &path_watch("/p", false))
+            .data_and_stat();
+        assert_eq!((data.as_slice(), st.version), (&b"2"[..], 1));
+        let st = r
+            .call(&mut a2, op::EXISTS, &path_watch("/p/e", false))
+            .stat();
+        assert_eq!(st.ephemeral_owner, a.session);
+        assert_eq!(
+            r.call(&mut a2, op::EXISTS, &path_watch("/p/g", false)).err,
+            NONODE
+        );
+        // Sequence counters continue.
+        assert_eq!(
+            r.create(&mut a2, "/p/s-", b"", 2).string(),
+            "/p/s-0000000004"
+        );
+        // New sessions do not reuse recovered ids.
+        let fresh = r.connect();
+        assert_ne!(fresh.session, a.session);
+    }
+    // A torn tail is cut; a gap is refused.
+    let torn = &w.log[..w.log.len() - 3];
+    let (_, report) = Server::recover(Config::default(), w.now, 0, None, &[torn]).unwrap();
+    assert_eq!(report.last_zxid, last - 1);
+    assert!(report.torn_tail.is_some());
+    let err = Server::recover(Config::default(), w.now, 0, None, &[torn, &w.log]).unwrap_err();
+    assert!(
+        matches!(err, crate::RecoveryError::Log { segment: 0, .. }),
+        "{err}"
+    );
 }

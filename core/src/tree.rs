@@ -177,6 +177,49 @@ impl Node {
     }
 }
 
+/// A node's metadata as stored (cversion is the create count, not the
+/// reported value).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct StoredStat {
+    pub(crate) czxid: i64,
+    pub(crate) mzxid: i64,
+    pub(crate) ctime: i64,
+    pub(crate) mtime: i64,
+    pub(crate) version: i32,
+    pub(crate) cversion: i32,
+    pub(crate) aversion: i32,
+    pub(crate) ephemeral_owner: i64,
+    pub(crate) pzxid: i64,
+}
+
+impl StoredStat {
+    pub(crate) fn of(n: &Node) -> Self {
+        Self {
+            czxid: n.czxid,
+            mzxid: n.mzxid,
+            ctime: n.ctime,
+            mtime: n.mtime,
+            version: n.version,
+            cversion: n.cversion,
+            aversion: n.aversion,
+            ephemeral_owner: n.ephemeral_owner,
+            pzxid: n.pzxid,
+        }
+    }
+
+    fn apply_to(&self, n: &mut Node) {
+        n.czxid = self.czxid;
+        n.mzxid = self.mzxid;
+        n.ctime = self.ctime;
+        n.mtime = self.mtime;
+        n.version = self.version;
+        n.cversion = self.cversion;
+        n.aversion = self.aversion;
+        n.ephemeral_owner = self.ephemeral_owner;
+        n.pzxid = self.pzxid;
+    }
+}
+
 /// Interned ACL lists: each distinct list is stored once, with a reference
 /// count, as ZooKeeper's `ReferenceCountedACLCache` does.
 #[derive(Debug, Default)]
@@ -395,6 +438,74 @@ impl DataTree {
             }
         }
         count
+    }
+
+    /// Every node, parents before children and children in creation order
+    /// (the order a snapshot stores them in, so a restore rebuilds the same
+    /// creation order).
+    pub(crate) fn walk(&self, mut f: impl FnMut(&str, &Node)) {
+        let mut stack = vec!["/".to_string()];
+        while let Some(p) = stack.pop() {
+            let Some(n) = self.nodes.get(p.as_str()) else {
+                continue;
+            };
+            f(&p, n);
+            for c in n.children.creation_order().into_iter().rev() {
+                stack.push(child_path(&p, c));
+            }
+        }
+    }
+
+    /// Puts a node back from a snapshot with exactly its stored metadata
+    /// (the parent's Stat is not touched). The four system nodes of a fresh
+    /// tree are overwritten in place. Returns false when the parent is
+    /// missing (a damaged snapshot).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn restore(
+        &mut self,
+        path: &str,
+        data: Bytes,
+        acl: &AclList,
+        stat: &StoredStat,
+    ) -> bool {
+        let acl_ref = self.acls.intern(acl);
+        if let Some(n) = self.nodes.get_mut(path) {
+            let old = std::mem::replace(&mut n.acl, acl_ref);
+            self.data_size = self.data_size.saturating_sub(n.data.len() as u64) + data.len() as u64;
+            n.data = data;
+            stat.apply_to(n);
+            self.acls.release(old);
+            return true;
+        }
+        let Some(parent_path) = path::parent(path).map(path::normalize) else {
+            self.acls.release(acl_ref);
+            return false;
+        };
+        let Some(parent) = self.nodes.get_mut(parent_path) else {
+            self.acls.release(acl_ref);
+            return false;
+        };
+        parent.children.insert(path::name(path));
+        let mut n = Node::new(data, acl_ref, 0, 0, 0);
+        stat.apply_to(&mut n);
+        self.data_size += (path.len() + n.data.len()) as u64;
+        let owner = n.ephemeral_owner;
+        let is_limits = path::name(path) == quota::LIMITS;
+        self.nodes.insert(path.into(), n);
+        if owner != 0 && !is_special_owner(owner) {
+            self.ephemerals
+                .entry(owner)
+                .or_default()
+                .insert(path.into());
+        } else if is_special_owner(owner) {
+            self.special.insert(path.into());
+        }
+        if is_limits {
+            if let Some(qp) = parent_path.strip_prefix(quota::QUOTA_ROOT) {
+                self.quota_paths.insert(qp.to_string());
+            }
+        }
+        true
     }
 
     /// Creates a node. Returns false (and changes nothing) when the parent is
