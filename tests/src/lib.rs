@@ -68,18 +68,49 @@ pub fn pookeeper_bin() -> PathBuf {
     .clone()
 }
 
+/// A fresh temporary directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!("pk-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("temp dir");
+        Self(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A running `pookeeper`, killed on drop.
 pub struct Pookeeper {
     child: Child,
     pub addr: SocketAddr,
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    _data: Option<TempDir>,
 }
 
 impl Pookeeper {
-    /// Starts `pookeeper --port 0` with extra arguments.
+    /// Starts `pookeeper --port 0` with extra arguments and a data
+    /// directory of its own (removed when the server is dropped).
     pub fn start(args: &[&str]) -> Self {
+        let dir = TempDir::new("data");
+        let mut s = Self::start_in(&dir.0, args);
+        s._data = Some(dir);
+        s
+    }
+
+    /// Starts `pookeeper --port 0` on the data directory `dir` (kept).
+    pub fn start_in(dir: &Path, args: &[&str]) -> Self {
         let mut child = Command::new(pookeeper_bin())
-            .args(["--port", "0", "--host", "127.0.0.1"])
+            .args(["--port", "0", "--host", "127.0.0.1", "--data-dir"])
+            .arg(dir)
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -114,6 +145,7 @@ impl Pookeeper {
             child,
             addr,
             stderr: log,
+            _data: None,
         }
     }
 
@@ -127,9 +159,27 @@ impl Pookeeper {
         self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
+    /// Waits (up to 5 s) until the log contains `needle`; returns the log.
+    pub fn wait_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let log = self.log();
+            if log.contains(needle) || Instant::now() > deadline {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Whether the process is still running.
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// SIGKILL: the server dies at once, as in a crash.
+    pub fn crash(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Sends SIGTERM and waits (bounded) for the exit status.

@@ -15,12 +15,15 @@ pub enum Command {
     },
     /// Print this text and exit 0.
     Print(String),
+    /// `inspect DATADIR`: describe what a data directory holds.
+    Inspect(Box<Settings>),
 }
 
 /// The usage text.
 pub fn usage(bin: &str) -> String {
     format!(
         "usage: {bin} [OPTIONS] [path/to/zoo.cfg]\n\
+         \x20      {bin} inspect DATADIR   (what a data directory holds)\n\
          \n\
          A ZooKeeper-compatible coordination server. With no arguments it\n\
          serves 127.0.0.1:2181. A zoo.cfg is read for the ZooKeeper keys that\n\
@@ -32,6 +35,7 @@ pub fn usage(bin: &str) -> String {
          \x20 --tick-time MS        tickTime, default 2000\n\
          \x20 --max-client-cnxns N  maxClientCnxns, default 60 (0 = unlimited)\n\
          \x20 --data-dir DIR        dataDir, default ./pookeeper-data\n\
+         \x20 --set forceSync=no    do not fdatasync the log (tests, benchmarks)\n\
          \x20 --text-port N         also serve the text protocol alone on port N\n\
          \x20 --set KEY=VALUE       any zoo.cfg key (repeatable)\n\
          \x20 -h, --help            this text\n\
@@ -45,6 +49,13 @@ pub fn usage(bin: &str) -> String {
 /// with exit code 2.
 pub fn parse(bin: &str, args: &[String]) -> Result<Command, SettingsError> {
     let mut settings = Settings::default();
+    if args.first().map(String::as_str) == Some("inspect") {
+        let dir = args
+            .get(1)
+            .ok_or_else(|| SettingsError("inspect needs a data directory".into()))?;
+        settings.data_dir = dir.clone();
+        return Ok(Command::Inspect(Box::new(settings)));
+    }
     let mut overrides: Vec<(String, String)> = Vec::new();
     let mut cfg_file = None;
     let mut it = args.iter();

@@ -5,6 +5,7 @@
 #![deny(missing_docs)]
 
 pub mod cli;
+pub mod datadir;
 pub mod log;
 pub mod process;
 pub mod settings;

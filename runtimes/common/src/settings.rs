@@ -18,6 +18,13 @@ pub struct Settings {
     pub data_dir: String,
     /// `dataLogDir` (defaults to dataDir).
     pub data_log_dir: Option<String>,
+    /// `forceSync`: fdatasync the log before acknowledging writes
+    /// (default yes; `no` is for tests and benchmarks).
+    pub force_sync: bool,
+    /// `snapCount`: transactions between snapshots (default 100000).
+    pub snap_count: u64,
+    /// Size at which a log segment is closed and a new one started.
+    pub segment_bytes: u64,
 }
 
 impl Default for Settings {
@@ -33,6 +40,9 @@ impl Default for Settings {
             text_port: None,
             data_dir: "./pookeeper-data".into(),
             data_log_dir: None,
+            force_sync: true,
+            snap_count: 100_000,
+            segment_bytes: 64 << 20,
         }
     }
 }
@@ -92,6 +102,13 @@ impl Settings {
                 self.core.data_dir = value.to_string();
             }
             "dataLogDir" => self.data_log_dir = Some(value.to_string()),
+            "forceSync" | "zookeeper.forceSync" => self.force_sync = flag(key, value, at)?,
+            "snapCount" | "zookeeper.snapCount" => {
+                self.snap_count = num(key, value, at)?;
+                if self.snap_count < 2 {
+                    return Err(SettingsError(format!("{at}: snapCount must be at least 2")));
+                }
+            }
             "extendedTypesEnabled" | "zookeeper.extendedTypesEnabled" => {
                 self.core.extended_types = flag(key, value, at)?
             }

@@ -12,7 +12,8 @@ use bytes::Bytes;
 use mio::net::{TcpListener, TcpStream, UnixStream};
 use mio::{Events, Interest, Poll, Token};
 use pookeeper_common::cli::{self, Command};
-use pookeeper_common::txlog::{MemoryLog, TxLog};
+use pookeeper_common::datadir::{self, DiskLog};
+use pookeeper_common::txlog::TxLog;
 use pookeeper_common::{debug, info, warn, Settings};
 use pookeeper_core::{CloseReason, ConnId, Input, Output, Server};
 use std::collections::{BTreeMap, VecDeque};
@@ -40,6 +41,16 @@ fn main() {
             return;
         }
         Ok(Command::Run { settings, ignored }) => (settings, ignored),
+        Ok(Command::Inspect(settings)) => match pookeeper_common::datadir::describe(&settings) {
+            Ok(text) => {
+                print!("{text}");
+                return;
+            }
+            Err(e) => {
+                eprintln!("pookeeper: {e}");
+                std::process::exit(1);
+            }
+        },
         Err(e) => {
             eprintln!("pookeeper: {e}");
             std::process::exit(2);
@@ -74,7 +85,7 @@ struct Runtime {
     poll: Poll,
     server: Server,
     conns: BTreeMap<ConnId, Conn>,
-    log: MemoryLog,
+    log: DiskLog,
     buf: Vec<u8>,
     /// Connections with new bytes to write.
     dirty: Vec<ConnId>,
@@ -125,8 +136,10 @@ fn run(settings: &Settings) -> io::Result<()> {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
-    let server = Server::new(settings.core.clone(), Instant::now(), wall)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+    if !settings.force_sync {
+        warn!("forceSync=no: writes are acknowledged before they reach the disk (tests and benchmarks only)");
+    }
+    let (server, log) = datadir::open(settings, Instant::now(), wall)?;
     let addr = listener.local_addr()?;
     println!("pookeeper listening on {addr}");
     let _ = io::stdout().flush();
@@ -141,13 +154,12 @@ fn run(settings: &Settings) -> io::Result<()> {
     if let Some(l) = &text_listener {
         info!("serving the text protocol on {}", l.local_addr()?);
     }
-    warn!("durability is not implemented yet: the transaction log is kept in memory");
 
     let mut rt = Runtime {
         poll,
         server,
         conns: BTreeMap::new(),
-        log: MemoryLog::default(),
+        log,
         buf: vec![0; 64 * 1024],
         dirty: Vec::new(),
         stall_limit: settings.core.max_timeout(),
@@ -348,7 +360,12 @@ impl Runtime {
             }
             match self.log.flush() {
                 Ok(Some(zxid)) => self.server.handle(now, Input::Durable { zxid }),
-                Ok(None) => return,
+                Ok(None) => {
+                    if let Err(e) = self.log.maybe_snapshot(&self.server) {
+                        warn!("snapshot failed: {e}");
+                    }
+                    return;
+                }
                 Err(e) => {
                     // A log that cannot be written cannot acknowledge writes.
                     warn!("transaction log failed: {e}; shutting down");

@@ -1,0 +1,351 @@
+//! The data directory: log segments and snapshots on disk, recovery at
+//! start, group commit, atomic snapshots. Shared by every runtime.
+//!
+//! Layout (as ZooKeeper's, with our own file formats):
+//!
+//! ```text
+//! <dataLogDir>/version-1/log.<first zxid, 16 hex digits>
+//! <dataDir>/version-1/snapshot.<zxid, 16 hex digits>
+//! ```
+
+use crate::txlog::TxLog;
+use crate::{info, warn, Settings};
+use pookeeper_core::storage::{self, LogEnd};
+use pookeeper_core::{Recovered, RecoveryError, Server};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Segments are preallocated in steps of this size (zeros), so appends
+/// rarely change the file size (one fdatasync then covers data only).
+const PREALLOC: u64 = 16 << 20;
+
+fn version_dir(root: &str) -> PathBuf {
+    Path::new(root).join("version-1")
+}
+
+/// Files of one kind (`log` or `snapshot`) with their zxids, oldest first.
+fn list(dir: &Path, prefix: &str) -> io::Result<Vec<(i64, PathBuf)>> {
+    let mut out = Vec::new();
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e),
+    };
+    for entry in rd {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(hex) = name.strip_prefix(prefix).and_then(|n| n.strip_prefix('.')) else {
+            continue;
+        };
+        if let Ok(z) = i64::from_str_radix(hex, 16) {
+            out.push((z, entry.path()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// What is on disk, for `pookeeper inspect`.
+pub fn describe(settings: &Settings) -> io::Result<String> {
+    let mut o = String::new();
+    let snap_dir = version_dir(&settings.data_dir);
+    let log_dir = version_dir(
+        settings
+            .data_log_dir
+            .as_deref()
+            .unwrap_or(&settings.data_dir),
+    );
+    o.push_str(&format!("snapshots in {}:\n", snap_dir.display()));
+    for (z, p) in list(&snap_dir, "snapshot")? {
+        let bytes = fs::read(&p)?;
+        let verdict =
+            match Server::recover(settings.core.clone(), Instant::now(), 0, Some(&bytes), &[]) {
+                Ok((_, r)) => format!("valid, {} znodes, {} sessions", r.znodes, r.sessions),
+                Err(e) => format!("INVALID: {e}"),
+            };
+        o.push_str(&format!(
+            "  {} zxid {z:#x} {} bytes: {verdict}\n",
+            p.display(),
+            bytes.len()
+        ));
+    }
+    o.push_str(&format!("log segments in {}:\n", log_dir.display()));
+    for (z, p) in list(&log_dir, "log")? {
+        let bytes = fs::read(&p)?;
+        let verdict = match storage::scan_log(&bytes) {
+            Ok(s) => {
+                let range = match (s.txns.first(), s.txns.last()) {
+                    (Some(a), Some(b)) => format!("zxid {:#x}..={:#x}", a.zxid, b.zxid),
+                    _ => "empty".into(),
+                };
+                let tail = match s.end {
+                    LogEnd::Clean => String::new(),
+                    LogEnd::TornTail { offset } => format!(", torn tail at offset {offset}"),
+                };
+                format!("{} txns, {range}{tail}", s.txns.len())
+            }
+            Err(e) => format!("CORRUPT: {e}"),
+        };
+        o.push_str(&format!(
+            "  {} (first zxid {z:#x}): {verdict}\n",
+            p.display()
+        ));
+    }
+    Ok(o)
+}
+
+/// Recovers the server from the data directory (newest valid snapshot plus
+/// the log after it) and opens the log for appending.
+pub fn open(settings: &Settings, now: Instant, wall_ms: i64) -> io::Result<(Server, DiskLog)> {
+    let snap_dir = version_dir(&settings.data_dir);
+    let log_dir = version_dir(
+        settings
+            .data_log_dir
+            .as_deref()
+            .unwrap_or(&settings.data_dir),
+    );
+    fs::create_dir_all(&snap_dir)?;
+    fs::create_dir_all(&log_dir)?;
+    let started = Instant::now();
+    let logs = list(&log_dir, "log")?;
+    let log_bytes: Vec<Vec<u8>> = logs
+        .iter()
+        .map(|(_, p)| fs::read(p))
+        .collect::<io::Result<_>>()?;
+    let log_refs: Vec<&[u8]> = log_bytes.iter().map(Vec::as_slice).collect();
+    let snaps = list(&snap_dir, "snapshot")?;
+    let bad = |e: RecoveryError, logs: &[(i64, PathBuf)]| -> io::Error {
+        let msg = match &e {
+            RecoveryError::Log { segment, error } => format!(
+                "{}: {error} (move the file away, or truncate it at that offset, to start)",
+                logs.get(*segment)
+                    .map_or_else(String::new, |l| l.1.display().to_string())
+            ),
+            _ => e.to_string(),
+        };
+        io::Error::new(io::ErrorKind::InvalidData, msg)
+    };
+    // Newest valid snapshot first; a damaged one is skipped with a warning.
+    let mut result: Option<(Server, Recovered)> = None;
+    for (z, path) in snaps.iter().rev() {
+        let bytes = fs::read(path)?;
+        info!("loading snapshot {} (zxid {z:#x})", path.display());
+        match Server::recover(settings.core.clone(), now, wall_ms, Some(&bytes), &log_refs) {
+            Ok(r) => {
+                result = Some(r);
+                break;
+            }
+            Err(RecoveryError::Snapshot(e)) => {
+                warn!("skipping snapshot {}: {e}", path.display())
+            }
+            Err(e) => return Err(bad(e, &logs)),
+        }
+    }
+    let (server, report) = match result {
+        Some(r) => r,
+        None => Server::recover(settings.core.clone(), now, wall_ms, None, &log_refs)
+            .map_err(|e| bad(e, &logs))?,
+    };
+    info!(
+        "recovered to zxid {:#x} in {} ms: {} znodes, {} sessions, {} txns replayed from {} log segments",
+        report.last_zxid,
+        started.elapsed().as_millis(),
+        report.znodes,
+        report.sessions,
+        report.txns_replayed,
+        logs.len()
+    );
+    // Continue in the last segment after its last valid record (cutting a
+    // torn tail off), or start a new one.
+    let log = match logs.last() {
+        Some((_, path)) => {
+            let scan = storage::scan_log(log_bytes.last().map_or(&[][..], Vec::as_slice))
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+            if let LogEnd::TornTail { offset } = scan.end {
+                warn!(
+                    "cutting a torn record off {} at offset {offset}",
+                    path.display()
+                );
+            }
+            DiskLog::resume(log_dir, path.clone(), scan.valid_len as u64, settings)?
+        }
+        None => DiskLog::create(log_dir, report.last_zxid + 1, settings)?,
+    };
+    let mut log = log;
+    log.snap_dir = snap_dir;
+    log.last_durable = report.last_zxid;
+    log.last_snapshot = report.snapshot_zxid.unwrap_or(0);
+    Ok((server, log))
+}
+
+/// The on-disk transaction log.
+#[derive(Debug)]
+pub struct DiskLog {
+    log_dir: PathBuf,
+    snap_dir: PathBuf,
+    file: File,
+    /// Where the next record goes.
+    offset: u64,
+    /// Current file size (data plus zero padding).
+    allocated: u64,
+    segment_limit: u64,
+    force_sync: bool,
+    /// Records of this loop turn, written by `flush` in one go.
+    buf: Vec<u8>,
+    first_pending: Option<i64>,
+    pending: Option<i64>,
+    last_durable: i64,
+    last_snapshot: i64,
+    snap_count: i64,
+}
+
+impl DiskLog {
+    /// A new, preallocated segment whose first record will be `first_zxid`.
+    fn new_segment(log_dir: &Path, first_zxid: i64) -> io::Result<File> {
+        let path = log_dir.join(format!("log.{first_zxid:016x}"));
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)?;
+        file.write_all(&storage::log_header(first_zxid))?;
+        file.set_len(PREALLOC)?;
+        file.sync_all()?;
+        sync_dir(log_dir)?;
+        Ok(file)
+    }
+
+    fn create(log_dir: PathBuf, first_zxid: i64, settings: &Settings) -> io::Result<Self> {
+        let file = Self::new_segment(&log_dir, first_zxid)?;
+        Ok(Self::with_file(
+            log_dir,
+            file,
+            storage::LOG_HEADER_LEN as u64,
+            PREALLOC,
+            settings,
+        ))
+    }
+
+    fn resume(
+        log_dir: PathBuf,
+        path: PathBuf,
+        valid_len: u64,
+        settings: &Settings,
+    ) -> io::Result<Self> {
+        let file = OpenOptions::new().read(true).write(true).open(&path)?;
+        // Zero whatever follows the valid records (a torn write), so a
+        // shorter record written there later is not followed by garbage.
+        file.set_len(valid_len)?;
+        let allocated = (valid_len / PREALLOC + 1) * PREALLOC;
+        file.set_len(allocated)?;
+        file.sync_all()?;
+        Ok(Self::with_file(
+            log_dir, file, valid_len, allocated, settings,
+        ))
+    }
+
+    fn with_file(
+        log_dir: PathBuf,
+        file: File,
+        offset: u64,
+        allocated: u64,
+        settings: &Settings,
+    ) -> Self {
+        Self {
+            snap_dir: log_dir.clone(),
+            log_dir,
+            file,
+            offset,
+            allocated,
+            segment_limit: settings.segment_bytes,
+            force_sync: settings.force_sync,
+            buf: Vec::with_capacity(64 * 1024),
+            first_pending: None,
+            pending: None,
+            last_durable: 0,
+            last_snapshot: 0,
+            snap_count: settings.snap_count as i64,
+        }
+    }
+
+    fn roll(&mut self, first_zxid: i64) -> io::Result<()> {
+        // Give back the unused preallocation of the finished segment.
+        self.file.set_len(self.offset)?;
+        self.file = Self::new_segment(&self.log_dir, first_zxid)?;
+        self.offset = storage::LOG_HEADER_LEN as u64;
+        self.allocated = PREALLOC;
+        Ok(())
+    }
+
+    /// Writes a snapshot of `server` when `snapCount` transactions were
+    /// logged since the last one: temporary file, fsync, rename, directory
+    /// fsync; then starts a new log segment.
+    pub fn maybe_snapshot(&mut self, server: &Server) -> io::Result<()> {
+        if self.last_durable - self.last_snapshot < self.snap_count || !self.buf.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let (zxid, bytes) = server.snapshot();
+        let tmp = self.snap_dir.join(format!(".snapshot.{zxid:016x}.tmp"));
+        let path = self.snap_dir.join(format!("snapshot.{zxid:016x}"));
+        {
+            let mut f = File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+        }
+        fs::rename(&tmp, &path)?;
+        sync_dir(&self.snap_dir)?;
+        self.last_snapshot = zxid;
+        info!(
+            "snapshot {} written: {} bytes in {} ms",
+            path.display(),
+            bytes.len(),
+            started.elapsed().as_millis()
+        );
+        self.roll(zxid + 1)
+    }
+}
+
+impl TxLog for DiskLog {
+    fn append(&mut self, zxid: i64, entry: &[u8]) {
+        if self.first_pending.is_none() {
+            self.first_pending = Some(zxid);
+        }
+        storage::encode_record(entry, &mut self.buf);
+        self.pending = Some(zxid);
+    }
+
+    fn flush(&mut self) -> io::Result<Option<i64>> {
+        let Some(upto) = self.pending.take() else {
+            return Ok(None);
+        };
+        let first = self.first_pending.take().unwrap_or(upto);
+        if self.offset + self.buf.len() as u64 > self.segment_limit
+            && self.offset > storage::LOG_HEADER_LEN as u64
+        {
+            self.roll(first)?;
+        }
+        let end = self.offset + self.buf.len() as u64;
+        if end > self.allocated {
+            self.allocated = (end / PREALLOC + 1) * PREALLOC;
+            self.file.set_len(self.allocated)?;
+        }
+        self.file.seek(SeekFrom::Start(self.offset))?;
+        self.file.write_all(&self.buf)?;
+        if self.force_sync {
+            self.file.sync_data()?;
+        }
+        self.offset = end;
+        self.buf.clear();
+        self.last_durable = upto;
+        Ok(Some(upto))
+    }
+}

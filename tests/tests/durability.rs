@@ -1,0 +1,165 @@
+//! Durability: acknowledged writes survive SIGKILL; sessions and their
+//! ephemerals come back; sequence counters continue; snapshots and
+//! `pookeeper inspect`.
+
+use pookeeper_tests::{pookeeper_bin, Pookeeper, TempDir};
+use std::process::Command;
+use std::time::Duration;
+use zk::{Acls, CreateMode};
+use zookeeper_client as zk;
+
+async fn connect(hp: &str) -> zk::Client {
+    zk::Client::connector()
+        .with_session_timeout(Duration::from_secs(20))
+        .connect(hp)
+        .await
+        .expect("connect")
+}
+
+fn persistent() -> zk::CreateOptions<'static> {
+    CreateMode::Persistent.with_acls(Acls::anyone_all())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_after_sigkill_keeps_data_and_sessions() {
+    let dir = TempDir::new("restart");
+    let mut server = Pookeeper::start_in(&dir.0, &["--set", "snapCount=50"]);
+    let c = connect(&server.hostport()).await;
+    c.create("/d", b"root", &persistent()).await.unwrap();
+    for i in 0..120 {
+        c.create(
+            &format!("/d/n{i}"),
+            format!("{i}").as_bytes(),
+            &persistent(),
+        )
+        .await
+        .unwrap();
+    }
+    c.set_data("/d", b"v2", None).await.unwrap();
+    let eph = CreateMode::Ephemeral.with_acls(Acls::anyone_all());
+    c.create("/d/eph", b"", &eph).await.unwrap();
+    let seq = CreateMode::PersistentSequential.with_acls(Acls::anyone_all());
+    let (_, s1) = c.create("/d/s-", b"", &seq).await.unwrap();
+    let session = c.session().clone();
+    let sid = c.session_id();
+    server.crash();
+    std::mem::forget(c); // its socket is dead; do not close the session
+
+    let server = Pookeeper::start_in(&dir.0, &[]);
+    let log = server.wait_log("recovered to zxid");
+    assert!(log.contains("recovered to zxid"), "{log}");
+    // Resume the old session with its id and password.
+    let c = zk::Client::connector()
+        .with_session(session)
+        .connect(&server.hostport())
+        .await
+        .expect("resume the session");
+    assert_eq!(c.session_id(), sid);
+    let (data, st) = c.get_data("/d").await.unwrap();
+    assert_eq!((data.as_slice(), st.version), (&b"v2"[..], 1));
+    for i in [0, 57, 119] {
+        let (d, _) = c.get_data(&format!("/d/n{i}")).await.unwrap();
+        assert_eq!(d, format!("{i}").as_bytes());
+    }
+    let st = c
+        .check_stat("/d/eph")
+        .await
+        .unwrap()
+        .expect("ephemeral kept");
+    assert_eq!(st.ephemeral_owner, sid.0);
+    let (_, s2) = c.create("/d/s-", b"", &seq).await.unwrap();
+    assert!(s2.into_i64() > s1.into_i64(), "sequence counters continue");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_crashes_lose_no_acknowledged_write() {
+    let dir = TempDir::new("crash");
+    let mut acked: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut x = 0x2545_f491_4f6c_dd1d_u64;
+    for round in 0..20 {
+        let mut server = Pookeeper::start_in(&dir.0, &["--set", "snapCount=100"]);
+        let hp = server.hostport();
+        // Everything acknowledged before is there, with its data.
+        let c = connect(&hp).await;
+        for (p, d) in &acked {
+            let (got, _) = c
+                .get_data(p)
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: {p} lost: {e}"));
+            assert_eq!(&got, d, "round {round}: {p}");
+        }
+        if round == 0 {
+            c.create("/c", b"", &persistent()).await.unwrap();
+        }
+        // Writers run while the server is killed at a random moment.
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let kill_after = Duration::from_millis(20 + x % 200);
+        let writer = tokio::spawn(async move {
+            let mut done = Vec::new();
+            for i in 0.. {
+                let path = format!("/c/r{round}-{i}");
+                let data = format!("{round}:{i}").into_bytes();
+                let mut m = c.new_multi_writer();
+                m.add_create(&path, &data, &persistent()).unwrap();
+                m.add_set_data("/c", &data, None).unwrap();
+                match m.commit().await {
+                    Ok(_) => done.push((path, data)),
+                    Err(_) => break,
+                }
+            }
+            done
+        });
+        tokio::time::sleep(kill_after).await;
+        server.crash();
+        let done = tokio::time::timeout(Duration::from_secs(30), writer)
+            .await
+            .expect("writer stops after the crash")
+            .unwrap();
+        acked.extend(done);
+    }
+    assert!(acked.len() > 20, "the writers got work acknowledged");
+    // A final check, and no half-applied multi: /c's data is the data of
+    // some acknowledged or in-flight create that exists.
+    let server = Pookeeper::start_in(&dir.0, &[]);
+    let c = connect(&server.hostport()).await;
+    let (last, _) = c.get_data("/c").await.unwrap();
+    let kids = c.list_children("/c").await.unwrap();
+    let name = String::from_utf8(last).unwrap();
+    let (r, i) = name.split_once(':').unwrap();
+    assert!(kids.contains(&format!("r{r}-{i}")), "multi applied whole");
+}
+
+#[test]
+fn inspect_describes_a_data_dir() {
+    let dir = TempDir::new("inspect");
+    {
+        let mut server = Pookeeper::start_in(&dir.0, &["--set", "snapCount=10"]);
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let c = connect(&server.hostport()).await;
+            for i in 0..25 {
+                c.create(&format!("/i{i}"), b"", &persistent())
+                    .await
+                    .unwrap();
+            }
+        });
+        server.crash();
+    }
+    let out = Command::new(pookeeper_bin())
+        .arg("inspect")
+        .arg(&dir.0)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("snapshot.") && text.contains("valid,"),
+        "{text}"
+    );
+    assert!(
+        text.contains("log.") && text.contains("txns, zxid 0x"),
+        "{text}"
+    );
+}
