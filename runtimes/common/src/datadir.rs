@@ -285,6 +285,11 @@ impl DiskLog {
         Ok(())
     }
 
+    /// Whether appended records wait for `flush`.
+    pub fn has_pending(&self) -> bool {
+        self.pending.is_some()
+    }
+
     /// Writes a snapshot of `server` when `snapCount` transactions were
     /// logged since the last one: temporary file, fsync, rename, directory
     /// fsync; then starts a new log segment.

@@ -206,7 +206,15 @@ fn run(settings: &Settings) -> io::Result<()> {
             rt.server.handle(now, Input::Tick);
             rt.drain(now);
         }
-        rt.flush_all(now);
+        // Commit, then write replies; writing may resume reading from a
+        // paused client, whose writes must be committed before sleeping.
+        loop {
+            rt.commit(now);
+            rt.flush_all(now);
+            if !rt.log.has_pending() {
+                break;
+            }
+        }
         rt.check_stalled(now);
         if stop {
             info!("signal received: shutting down");
@@ -321,10 +329,11 @@ impl Runtime {
         self.drain(now);
     }
 
-    /// Drains the core's outputs; reports durability after each batch of
-    /// appends (group commit) and drains again.
+    /// Drains the core's outputs. Appends only go to the log's buffer: the
+    /// log is flushed once per loop turn (`commit`), so every write of the
+    /// turn shares one fdatasync (group commit).
     fn drain(&mut self, now: Instant) {
-        loop {
+        {
             while let Some(out) = self.server.poll_output() {
                 match out {
                     Output::Transmit { conn, data } => {
@@ -358,20 +367,28 @@ impl Runtime {
                     Output::Append { zxid, entry } => self.log.append(zxid, &entry),
                 }
             }
+        }
+    }
+
+    /// Makes this turn's appends durable with one write and one fdatasync,
+    /// tells the core, and drains what that releases.
+    fn commit(&mut self, now: Instant) {
+        loop {
             match self.log.flush() {
-                Ok(Some(zxid)) => self.server.handle(now, Input::Durable { zxid }),
-                Ok(None) => {
-                    if let Err(e) = self.log.maybe_snapshot(&self.server) {
-                        warn!("snapshot failed: {e}");
-                    }
-                    return;
+                Ok(Some(zxid)) => {
+                    self.server.handle(now, Input::Durable { zxid });
+                    self.drain(now);
                 }
+                Ok(None) => break,
                 Err(e) => {
                     // A log that cannot be written cannot acknowledge writes.
                     warn!("transaction log failed: {e}; shutting down");
                     std::process::exit(1);
                 }
             }
+        }
+        if let Err(e) = self.log.maybe_snapshot(&self.server) {
+            warn!("snapshot failed: {e}");
         }
     }
 
