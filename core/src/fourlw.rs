@@ -8,9 +8,9 @@ use std::fmt::Write as _;
 
 /// Every word ZooKeeper knows (`FourLetterCommands`), recognised even when
 /// not whitelisted (the answer then says so).
-const KNOWN: [&str; 19] = [
+const KNOWN: [&str; 20] = [
     "conf", "cons", "crst", "dirs", "dump", "envi", "gtmk", "hash", "isro", "mntr", "ruok", "srst",
-    "srvr", "stat", "stmk", "wchc", "wchp", "wchs", "rcvr",
+    "srvr", "stat", "stmk", "wchc", "wchp", "wchs", "rcvr", "csnp",
 ];
 
 /// ZooKeeper 3.8 standalone `mntr` counters that stay 0 here (no
@@ -253,6 +253,11 @@ pub(crate) fn answer(server: &Server, cmd: &str) -> String {
             o.push_str("datadir_size: 0\nlogdir_size: 0\n");
         }
         "gtmk" => o.push_str("306"),
+        // ClickHouse Keeper's word for "create snapshot": the runtime writes
+        // one once the log is durable up to this zxid.
+        "csnp" => {
+            let _ = writeln!(o, "Snapshot requested at zxid {:#x}", server.last_zxid());
+        }
         "hash" => o.push_str("Digest in log and actual tree is not enabled\n"),
         _ => {
             let _ = writeln!(o, "{cmd} is not executed because it is not supported.");

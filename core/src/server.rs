@@ -206,6 +206,8 @@ pub struct Server {
     next_reap: Instant,
     /// Whether the request being handled is a write (latency bookkeeping).
     current_is_write: bool,
+    /// An operator asked for a snapshot (`csnp`).
+    snapshot_requested: bool,
 }
 
 impl std::fmt::Debug for Server {
@@ -253,6 +255,7 @@ impl Server {
             events: Vec::new(),
             next_reap,
             current_is_write: false,
+            snapshot_requested: false,
         })
     }
 
@@ -339,6 +342,12 @@ impl Server {
     /// it only once the log is durable up to the returned zxid.
     pub fn snapshot(&self) -> (i64, Vec<u8>) {
         (self.db.last_zxid, crate::storage::encode_snapshot(&self.db))
+    }
+
+    /// Whether an operator asked for a snapshot since the last call (the
+    /// `csnp` four-letter word). The runtime writes one when it sees true.
+    pub fn take_snapshot_request(&mut self) -> bool {
+        std::mem::take(&mut self.snapshot_requested)
     }
 
     /// Registers a new connection. `peer` is the client's address when known
@@ -1446,6 +1455,7 @@ impl Server {
                     s.read_latency = Default::default();
                     s.update_latency = Default::default();
                 }
+                "csnp" => self.snapshot_requested = true,
                 "crst" => {
                     for c in self.conns.values_mut() {
                         (c.packets_received, c.packets_sent) = (0, 0);

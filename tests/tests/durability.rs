@@ -163,3 +163,75 @@ fn inspect_describes_a_data_dir() {
         "{text}"
     );
 }
+
+#[test]
+fn autopurge_keeps_three_snapshots_and_csnp_forces_one() {
+    let dir = TempDir::new("purge");
+    let args = [
+        "--set",
+        "snapCount=20",
+        "--set",
+        "autopurge.purgeInterval=1",
+        "--set",
+        "autopurge.snapRetainCount=3",
+        "--set",
+        "4lw.commands.whitelist=csnp,srvr",
+    ];
+    let count = |prefix: &str| {
+        std::fs::read_dir(dir.0.join("version-1"))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(prefix)
+            })
+            .count()
+    };
+    {
+        let mut server = Pookeeper::start_in(&dir.0, &args);
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let c = connect(&server.hostport()).await;
+            for i in 0..200 {
+                c.create(&format!("/p{i}"), b"", &persistent())
+                    .await
+                    .unwrap();
+            }
+            // A few more, fewer than snapCount: no scheduled snapshot.
+            for i in 0..5 {
+                c.create(&format!("/q{i}"), b"", &persistent())
+                    .await
+                    .unwrap();
+            }
+        });
+        assert_eq!(count("snapshot."), 3, "snapRetainCount");
+        assert!(count("log.") <= 4, "old segments purged: {}", count("log."));
+        let answer = pookeeper_tests::four_letter_word(&server.hostport(), "csnp").unwrap();
+        let zxid = answer
+            .trim()
+            .strip_prefix("Snapshot requested at zxid 0x")
+            .unwrap_or_else(|| panic!("{answer}"));
+        let zxid = i64::from_str_radix(zxid, 16).unwrap();
+        let file = dir.0.join(format!("version-1/snapshot.{zxid:016x}"));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !file.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no forced snapshot {file:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(count("snapshot."), 3, "the forced one replaced the oldest");
+        server.crash();
+    }
+    let server = Pookeeper::start_in(&dir.0, &[]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let c = connect(&server.hostport()).await;
+        let mut kids = c.list_children("/").await.unwrap();
+        kids.retain(|k| k.starts_with('p'));
+        assert_eq!(kids.len(), 200, "recovered after purging");
+    });
+}

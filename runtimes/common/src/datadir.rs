@@ -204,6 +204,8 @@ pub struct DiskLog {
     last_durable: i64,
     last_snapshot: i64,
     snap_count: i64,
+    /// `autopurge.snapRetainCount` when `autopurge.purgeInterval` > 0.
+    purge_retain: Option<usize>,
 }
 
 impl DiskLog {
@@ -273,6 +275,8 @@ impl DiskLog {
             last_durable: 0,
             last_snapshot: 0,
             snap_count: settings.snap_count as i64,
+            purge_retain: (settings.purge_interval_hours > 0)
+                .then_some(settings.snap_retain_count.max(3)),
         }
     }
 
@@ -293,8 +297,9 @@ impl DiskLog {
     /// Writes a snapshot of `server` when `snapCount` transactions were
     /// logged since the last one: temporary file, fsync, rename, directory
     /// fsync; then starts a new log segment.
-    pub fn maybe_snapshot(&mut self, server: &Server) -> io::Result<()> {
-        if self.last_durable - self.last_snapshot < self.snap_count || !self.buf.is_empty() {
+    pub fn maybe_snapshot(&mut self, server: &Server, forced: bool) -> io::Result<()> {
+        let due = self.last_durable - self.last_snapshot >= self.snap_count;
+        if !(due || forced) || !self.buf.is_empty() || self.pending.is_some() {
             return Ok(());
         }
         let started = Instant::now();
@@ -315,7 +320,37 @@ impl DiskLog {
             bytes.len(),
             started.elapsed().as_millis()
         );
-        self.roll(zxid + 1)
+        self.roll(zxid + 1)?;
+        if let Some(keep) = self.purge_retain {
+            self.purge(keep)?;
+        }
+        Ok(())
+    }
+
+    /// Keeps the newest `keep` snapshots and the log segments needed to
+    /// recover from the oldest of them; deletes the rest
+    /// (`autopurge.snapRetainCount`).
+    pub fn purge(&mut self, keep: usize) -> io::Result<()> {
+        let snaps = list(&self.snap_dir, "snapshot")?;
+        if snaps.len() <= keep {
+            return Ok(());
+        }
+        let cut = snaps.len() - keep;
+        let oldest_kept = snaps[cut].0;
+        for (_, p) in &snaps[..cut] {
+            fs::remove_file(p)?;
+            info!("purged {}", p.display());
+        }
+        // A segment may go when the next one starts at or before the first
+        // transaction after the oldest kept snapshot.
+        let logs = list(&self.log_dir, "log")?;
+        for w in logs.windows(2) {
+            if w[1].0 <= oldest_kept + 1 {
+                fs::remove_file(&w[0].1)?;
+                info!("purged {}", w[0].1.display());
+            }
+        }
+        Ok(())
     }
 }
 

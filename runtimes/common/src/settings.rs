@@ -25,6 +25,11 @@ pub struct Settings {
     pub snap_count: u64,
     /// Size at which a log segment is closed and a new one started.
     pub segment_bytes: u64,
+    /// `autopurge.snapRetainCount` (at least 3, default 3).
+    pub snap_retain_count: usize,
+    /// `autopurge.purgeInterval` in hours; 0 (default) disables purging.
+    /// When enabled, old files are purged after every snapshot.
+    pub purge_interval_hours: u64,
 }
 
 impl Default for Settings {
@@ -43,6 +48,8 @@ impl Default for Settings {
             force_sync: true,
             snap_count: 100_000,
             segment_bytes: 64 << 20,
+            snap_retain_count: 3,
+            purge_interval_hours: 0,
         }
     }
 }
@@ -102,6 +109,8 @@ impl Settings {
                 self.core.data_dir = value.to_string();
             }
             "dataLogDir" => self.data_log_dir = Some(value.to_string()),
+            "autopurge.snapRetainCount" => self.snap_retain_count = num(key, value, at)?,
+            "autopurge.purgeInterval" => self.purge_interval_hours = num(key, value, at)?,
             "forceSync" | "zookeeper.forceSync" => self.force_sync = flag(key, value, at)?,
             "snapCount" | "zookeeper.snapCount" => {
                 self.snap_count = num(key, value, at)?;

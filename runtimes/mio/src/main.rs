@@ -387,7 +387,8 @@ impl Runtime {
                 }
             }
         }
-        if let Err(e) = self.log.maybe_snapshot(&self.server) {
+        let forced = self.server.take_snapshot_request();
+        if let Err(e) = self.log.maybe_snapshot(&self.server, forced) {
             warn!("snapshot failed: {e}");
         }
     }
