@@ -1,0 +1,112 @@
+//! Benchmark: snapshot and recovery time of a large tree, in process (no
+//! sockets, no disk): N znodes with 100-byte data are created through the
+//! protocol, then the server's snapshot is taken, and the server recovered
+//! from (a) the snapshot and (b) the log alone.
+//!
+//! cargo run --release -p pookeeper-tests --example snapshot_recovery [N]
+
+use pookeeper_core::{storage, Config, Input, Output, Server};
+use std::time::Instant;
+
+fn frame(body: &[u8]) -> Vec<u8> {
+    let mut f = (body.len() as u32).to_be_bytes().to_vec();
+    f.extend_from_slice(body);
+    f
+}
+
+fn main() {
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+    let now = Instant::now();
+    let mut server = Server::new(Config::default(), now, 1_700_000_000_000).unwrap();
+    let conn = server.accept(now, None);
+    let mut connect = Vec::new();
+    connect.extend_from_slice(&0i32.to_be_bytes());
+    connect.extend_from_slice(&0i64.to_be_bytes());
+    connect.extend_from_slice(&30_000i32.to_be_bytes());
+    connect.extend_from_slice(&0i64.to_be_bytes());
+    connect.extend_from_slice(&16i32.to_be_bytes());
+    connect.extend_from_slice(&[0; 16]);
+    let mut log = storage::log_header(1).to_vec();
+    let drive = |server: &mut Server, bytes: &[u8], log: &mut Vec<u8>| {
+        server.handle(now, Input::Received { conn, bytes });
+        loop {
+            let mut durable = None;
+            while let Some(o) = server.poll_output() {
+                if let Output::Append { zxid, entry } = o {
+                    storage::encode_record(&entry, log);
+                    durable = Some(zxid);
+                }
+            }
+            match durable {
+                Some(zxid) => server.handle(now, Input::Durable { zxid }),
+                None => break,
+            }
+        }
+    };
+    drive(&mut server, &frame(&connect), &mut log);
+    let t = Instant::now();
+    let data = [b'x'; 100];
+    let mut batch = Vec::new();
+    for i in 0..n {
+        // Spread over 1000 parents so no child list gets huge.
+        let path = if i < 1000 {
+            format!("/d{i}")
+        } else {
+            format!("/d{}/n{}", i % 1000, i)
+        };
+        let mut b = Vec::new();
+        b.extend_from_slice(&(i as i32 + 1).to_be_bytes());
+        b.extend_from_slice(&1i32.to_be_bytes());
+        b.extend_from_slice(&(path.len() as i32).to_be_bytes());
+        b.extend_from_slice(path.as_bytes());
+        b.extend_from_slice(&100i32.to_be_bytes());
+        b.extend_from_slice(&data);
+        b.extend_from_slice(&1i32.to_be_bytes());
+        b.extend_from_slice(&31i32.to_be_bytes());
+        for part in ["world", "anyone"] {
+            b.extend_from_slice(&(part.len() as i32).to_be_bytes());
+            b.extend_from_slice(part.as_bytes());
+        }
+        b.extend_from_slice(&0i32.to_be_bytes());
+        batch.extend_from_slice(&frame(&b));
+        if batch.len() > 1 << 16 {
+            drive(&mut server, &batch, &mut log);
+            batch.clear();
+        }
+    }
+    drive(&mut server, &batch, &mut log);
+    let load = t.elapsed();
+    assert_eq!(server.znode_count(), n + 4);
+    println!("{n} znodes with 100-byte data, in process");
+    println!(
+        "  create through the protocol: {:>8.0} ms ({:.0} creates/s)",
+        load.as_secs_f64() * 1e3,
+        n as f64 / load.as_secs_f64()
+    );
+    let t = Instant::now();
+    let (_, snap) = server.snapshot();
+    println!(
+        "  snapshot (one pass):         {:>8.0} ms, {} MB",
+        t.elapsed().as_secs_f64() * 1e3,
+        snap.len() >> 20
+    );
+    let t = Instant::now();
+    let (s, r) = Server::recover(Config::default(), now, 0, Some(&snap), &[]).unwrap();
+    println!(
+        "  recover from snapshot:       {:>8.0} ms ({} znodes)",
+        t.elapsed().as_secs_f64() * 1e3,
+        r.znodes
+    );
+    drop(s);
+    let t = Instant::now();
+    let (_, r) = Server::recover(Config::default(), now, 0, None, &[&log]).unwrap();
+    println!(
+        "  recover from the log alone:  {:>8.0} ms ({} txns, {} MB of log)",
+        t.elapsed().as_secs_f64() * 1e3,
+        r.txns_replayed,
+        log.len() >> 20
+    );
+}
