@@ -251,7 +251,20 @@ impl AclCache {
         r
     }
 
-    fn release(&mut self, r: AclRef) {
+    /// Interns a list for a batch of nodes (each then calls `retain`), and
+    /// drops the batch's own reference with `release` when done.
+    pub(crate) fn intern_list(&mut self, acl: &AclList) -> AclRef {
+        self.intern(acl)
+    }
+
+    /// One more node uses list `r`.
+    fn retain(&mut self, r: AclRef) {
+        if let Some(e) = self.lists.get_mut(r as usize) {
+            e.1 += 1;
+        }
+    }
+
+    pub(crate) fn release(&mut self, r: AclRef) {
         if let Some(e) = self.lists.get_mut(r as usize) {
             e.1 = e.1.saturating_sub(1);
             if e.1 == 0 {
@@ -465,10 +478,11 @@ impl DataTree {
         &mut self,
         path: &str,
         data: Bytes,
-        acl: &AclList,
+        acl_ref: AclRef,
         stat: &StoredStat,
     ) -> bool {
-        let acl_ref = self.acls.intern(acl);
+        // The caller interned the list once; each node holds a reference.
+        self.acls.retain(acl_ref);
         if let Some(n) = self.nodes.get_mut(path) {
             let old = std::mem::replace(&mut n.acl, acl_ref);
             self.data_size = self.data_size.saturating_sub(n.data.len() as u64) + data.len() as u64;
