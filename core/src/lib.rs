@@ -90,6 +90,8 @@ mod acl;
 mod config;
 pub mod error;
 mod fourlw;
+#[doc(hidden)]
+pub mod fuzzing;
 mod path;
 mod prep;
 pub mod proto;
