@@ -163,11 +163,8 @@ fn too_many_connections_from_one_address() {
     let mut fourth = TcpStream::connect(server.addr).unwrap();
     assert!(closed_by_server(&mut fourth), "fourth connection refused");
     assert_eq!(held[0].exists_root(1), 0);
-    assert!(
-        server.log().contains("too many connections"),
-        "{}",
-        server.log()
-    );
+    let log = server.wait_log("too many connections");
+    assert!(log.contains("too many connections"), "{log}");
 }
 
 #[test]

@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod datadir;
+pub mod driver;
 pub mod log;
 pub mod process;
 pub mod settings;

@@ -12,10 +12,9 @@ use bytes::Bytes;
 use mio::net::{TcpListener, TcpStream, UnixStream};
 use mio::{Events, Interest, Poll, Token};
 use pookeeper_common::cli::{self, Command};
-use pookeeper_common::datadir::{self, DiskLog};
-use pookeeper_common::txlog::TxLog;
+use pookeeper_common::driver::{Action, Driver};
 use pookeeper_common::{debug, info, warn, Settings};
-use pookeeper_core::{CloseReason, ConnId, Input, Output, Server};
+use pookeeper_core::{CloseReason, ConnId, Input};
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -83,9 +82,8 @@ struct Conn {
 
 struct Runtime {
     poll: Poll,
-    server: Server,
+    driver: Driver,
     conns: BTreeMap<ConnId, Conn>,
-    log: DiskLog,
     buf: Vec<u8>,
     /// Connections with new bytes to write.
     dirty: Vec<ConnId>,
@@ -136,10 +134,7 @@ fn run(settings: &Settings) -> io::Result<()> {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
-    if !settings.force_sync {
-        warn!("forceSync=no: writes are acknowledged before they reach the disk (tests and benchmarks only)");
-    }
-    let (server, log) = datadir::open(settings, Instant::now(), wall)?;
+    let driver = Driver::open(settings, Instant::now(), wall)?;
     let addr = listener.local_addr()?;
     println!("pookeeper listening on {addr}");
     let _ = io::stdout().flush();
@@ -157,9 +152,8 @@ fn run(settings: &Settings) -> io::Result<()> {
 
     let mut rt = Runtime {
         poll,
-        server,
+        driver,
         conns: BTreeMap::new(),
-        log,
         buf: vec![0; 64 * 1024],
         dirty: Vec::new(),
         stall_limit: settings.core.max_timeout(),
@@ -199,11 +193,11 @@ fn run(settings: &Settings) -> io::Result<()> {
         if now.duration_since(fds_checked) >= Duration::from_secs(1) {
             fds_checked = now;
             if let Some((open, max)) = pookeeper_common::process::fd_counts() {
-                rt.server.set_fd_counts(open, max);
+                rt.driver.server.set_fd_counts(open, max);
             }
         }
-        if rt.server.poll_timeout().is_some_and(|t| t <= now) {
-            rt.server.handle(now, Input::Tick);
+        if rt.driver.server.poll_timeout().is_some_and(|t| t <= now) {
+            rt.driver.server.handle(now, Input::Tick);
             rt.drain(now);
         }
         // Commit, then write replies; writing may resume reading from a
@@ -211,7 +205,7 @@ fn run(settings: &Settings) -> io::Result<()> {
         loop {
             rt.commit(now);
             rt.flush_all(now);
-            if !rt.log.has_pending() {
+            if !rt.driver.has_pending() {
                 break;
             }
         }
@@ -224,10 +218,40 @@ fn run(settings: &Settings) -> io::Result<()> {
     }
 }
 
+/// Applies one of the core's connection actions to the write queues.
+fn act(conns: &mut BTreeMap<ConnId, Conn>, dirty: &mut Vec<ConnId>, now: Instant, a: Action) {
+    match a {
+        Action::Send(conn, data) => {
+            if let Some(c) = conns.get_mut(&conn) {
+                if c.queued == 0 {
+                    c.progress = now;
+                }
+                c.queued += data.len();
+                c.queue.push_back(data);
+                dirty.push(conn);
+            }
+        }
+        Action::Close(conn, reason) => {
+            if let Some(c) = conns.get_mut(&conn) {
+                match reason {
+                    CloseReason::CommandDone | CloseReason::SessionClosed => {
+                        debug!("closing connection {} from {}: {reason}", conn.0, c.peer)
+                    }
+                    _ => info!("closing connection {} from {}: {reason}", conn.0, c.peer),
+                }
+                c.closing = Some(reason);
+                c.progress = now;
+                dirty.push(conn);
+            }
+        }
+    }
+}
+
 impl Runtime {
     fn poll_timeout(&self) -> Option<Duration> {
         let now = Instant::now();
         let core = self
+            .driver
             .server
             .poll_timeout()
             .map(|t| t.saturating_duration_since(now));
@@ -257,9 +281,9 @@ impl Runtime {
             };
             let _ = stream.set_nodelay(true);
             let id = if text {
-                self.server.accept_text(now, Some(peer))
+                self.driver.server.accept_text(now, Some(peer))
             } else {
-                self.server.accept(now, Some(peer))
+                self.driver.server.accept(now, Some(peer))
             };
             if let Err(e) =
                 self.poll
@@ -267,7 +291,9 @@ impl Runtime {
                     .register(&mut stream, Token(id.0 as usize), Interest::READABLE)
             {
                 warn!("cannot register connection from {peer}: {e}");
-                self.server.handle(now, Input::PeerClosed { conn: id });
+                self.driver
+                    .server
+                    .handle(now, Input::PeerClosed { conn: id });
                 self.drain(now);
                 continue;
             }
@@ -307,7 +333,9 @@ impl Runtime {
                 }
                 Ok(n) => {
                     let bytes = &self.buf[..n];
-                    self.server.handle(now, Input::Received { conn: id, bytes });
+                    self.driver
+                        .server
+                        .handle(now, Input::Received { conn: id, bytes });
                     self.drain(now);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -325,71 +353,38 @@ impl Runtime {
         if let Some(mut c) = self.conns.remove(&id) {
             let _ = self.poll.registry().deregister(&mut c.stream);
         }
-        self.server.handle(now, Input::PeerClosed { conn: id });
+        self.driver
+            .server
+            .handle(now, Input::PeerClosed { conn: id });
         self.drain(now);
     }
 
-    /// Drains the core's outputs. Appends only go to the log's buffer: the
-    /// log is flushed once per loop turn (`commit`), so every write of the
-    /// turn shares one fdatasync (group commit).
+    /// Drains the core's outputs into the connections' queues. Log entries
+    /// wait in the log's buffer until `commit`: once per loop turn, so every
+    /// write of the turn shares one fdatasync (group commit).
     fn drain(&mut self, now: Instant) {
-        {
-            while let Some(out) = self.server.poll_output() {
-                match out {
-                    Output::Transmit { conn, data } => {
-                        if let Some(c) = self.conns.get_mut(&conn) {
-                            if c.queued == 0 {
-                                c.progress = now;
-                            }
-                            c.queued += data.len();
-                            c.queue.push_back(data);
-                            self.dirty.push(conn);
-                        }
-                    }
-                    Output::Close { conn, reason } => {
-                        if let Some(c) = self.conns.get_mut(&conn) {
-                            match reason {
-                                CloseReason::CommandDone | CloseReason::SessionClosed => {
-                                    debug!(
-                                        "closing connection {} from {}: {reason}",
-                                        conn.0, c.peer
-                                    )
-                                }
-                                _ => {
-                                    info!("closing connection {} from {}: {reason}", conn.0, c.peer)
-                                }
-                            }
-                            c.closing = Some(reason);
-                            c.progress = now;
-                            self.dirty.push(conn);
-                        }
-                    }
-                    Output::Append { zxid, entry } => self.log.append(zxid, &entry),
-                }
-            }
-        }
+        let Runtime {
+            driver,
+            conns,
+            dirty,
+            ..
+        } = self;
+        driver.drain(&mut |a| act(conns, dirty, now, a));
     }
 
-    /// Makes this turn's appends durable with one write and one fdatasync,
-    /// tells the core, and drains what that releases.
+    /// Makes this turn's appends durable, tells the core, and queues what
+    /// that releases.
     fn commit(&mut self, now: Instant) {
-        loop {
-            match self.log.flush() {
-                Ok(Some(zxid)) => {
-                    self.server.handle(now, Input::Durable { zxid });
-                    self.drain(now);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    // A log that cannot be written cannot acknowledge writes.
-                    warn!("transaction log failed: {e}; shutting down");
-                    std::process::exit(1);
-                }
-            }
-        }
-        let forced = self.server.take_snapshot_request();
-        if let Err(e) = self.log.maybe_snapshot(&self.server, forced) {
-            warn!("snapshot failed: {e}");
+        let Runtime {
+            driver,
+            conns,
+            dirty,
+            ..
+        } = self;
+        if let Err(e) = driver.commit(now, &mut |a| act(conns, dirty, now, a)) {
+            // A log that cannot be written cannot acknowledge writes.
+            warn!("transaction log failed: {e}; shutting down");
+            std::process::exit(1);
         }
     }
 

@@ -1,0 +1,84 @@
+//! The part of every runtime's loop that is not about sockets: draining the
+//! core's outputs, group commit of the log, reporting durability, and
+//! snapshots. Runtimes own the sockets and the clock and call this.
+
+use crate::datadir::{self, DiskLog};
+use crate::txlog::TxLog;
+use crate::{warn, Settings};
+use pookeeper_core::{ConnId, Input, Output, Server};
+use std::io;
+use std::time::Instant;
+
+/// What the runtime must do with a connection.
+#[derive(Debug)]
+pub enum Action {
+    /// Queue these bytes for the connection.
+    Send(ConnId, bytes::Bytes),
+    /// Send what is queued, then close (the reason is for the log).
+    Close(ConnId, pookeeper_core::CloseReason),
+}
+
+/// A server with its data directory.
+#[derive(Debug)]
+pub struct Driver {
+    /// The core.
+    pub server: Server,
+    log: DiskLog,
+}
+
+impl Driver {
+    /// Recovers the server from the data directory.
+    pub fn open(settings: &Settings, now: Instant, wall_ms: i64) -> io::Result<Self> {
+        if !settings.force_sync {
+            warn!("forceSync=no: writes are acknowledged before they reach the disk (tests and benchmarks only)");
+        }
+        let (server, log) = datadir::open(settings, now, wall_ms)?;
+        Ok(Self { server, log })
+    }
+
+    /// Drains the core's outputs after an input: connection actions go to
+    /// `sink`, log entries to the log's buffer (written by `commit`).
+    pub fn drain(&mut self, sink: &mut impl FnMut(Action)) {
+        while let Some(out) = self.server.poll_output() {
+            match out {
+                Output::Transmit { conn, data } => sink(Action::Send(conn, data)),
+                Output::Close { conn, reason } => sink(Action::Close(conn, reason)),
+                Output::Append { zxid, entry } => self.log.append(zxid, &entry),
+            }
+        }
+    }
+
+    /// Feeds one input and drains.
+    pub fn handle(&mut self, now: Instant, input: Input<'_>, sink: &mut impl FnMut(Action)) {
+        self.server.handle(now, input);
+        self.drain(sink);
+    }
+
+    /// Ticks the core if its deadline has passed.
+    pub fn tick_if_due(&mut self, now: Instant, sink: &mut impl FnMut(Action)) {
+        if self.server.poll_timeout().is_some_and(|t| t <= now) {
+            self.handle(now, Input::Tick, sink);
+        }
+    }
+
+    /// Group commit: everything appended since the last commit is written
+    /// with one write and one fdatasync; the core learns it is durable and
+    /// releases what waited for it. Then writes a snapshot if one is due or
+    /// was asked for. An error means the log cannot be written: the server
+    /// must stop, since it cannot acknowledge writes any more.
+    pub fn commit(&mut self, now: Instant, sink: &mut impl FnMut(Action)) -> io::Result<()> {
+        while let Some(zxid) = self.log.flush()? {
+            self.handle(now, Input::Durable { zxid }, sink);
+        }
+        let forced = self.server.take_snapshot_request();
+        if let Err(e) = self.log.maybe_snapshot(&self.server, forced) {
+            warn!("snapshot failed: {e}");
+        }
+        Ok(())
+    }
+
+    /// Whether log entries wait for `commit`.
+    pub fn has_pending(&self) -> bool {
+        self.log.has_pending()
+    }
+}
