@@ -46,24 +46,30 @@ pub fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
-/// The `pookeeper` binary, built on first use (a no-op when it is fresh).
+/// The server binary under test, built on first use (a no-op when it is
+/// fresh): `pookeeper` (mio), or `pookeeper-async` (async-std) when
+/// `POOKEEPER_RUNTIME=async`; `POOKEEPER_BIN` names a binary directly.
 pub fn pookeeper_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         if let Ok(p) = std::env::var("POOKEEPER_BIN") {
             return PathBuf::from(p);
         }
+        let (package, bin) = match std::env::var("POOKEEPER_RUNTIME").as_deref() {
+            Ok("async") | Ok("async-std") => ("pookeeper-async-std", "pookeeper-async"),
+            _ => ("pookeeper-mio", "pookeeper"),
+        };
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "-q", "-p", "pookeeper-mio", "--bin", "pookeeper"])
+            .args(["build", "-q", "-p", package, "--bin", bin])
             .current_dir(workspace())
             .status()
             .expect("run cargo build");
-        assert!(status.success(), "building pookeeper failed");
+        assert!(status.success(), "building {bin} failed");
         let target = std::env::var("CARGO_TARGET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|_| workspace().join("target"));
-        target.join("debug").join("pookeeper")
+        target.join("debug").join(bin)
     })
     .clone()
 }

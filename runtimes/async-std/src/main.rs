@@ -1,0 +1,315 @@
+//! `pookeeper-async`: the same server as `pookeeper`, driven from async-std.
+//!
+//! One task owns the [`Driver`] (and so the `Server`); every connection has a
+//! reader task that forwards bytes to it over a channel and a writer task
+//! that takes bytes from it. The core's deadline is the receive timeout.
+//! Configuration, command line, data directory and the loop's logic are the
+//! ones of `pookeeper` (pookeeper-common); only sockets and tasks differ.
+//! async-std is discontinued upstream: the adapter uses nothing beyond
+//! spawn, TCP streams, channels and a timeout, so moving to smol or tokio
+//! is a small change.
+#![forbid(unsafe_code)]
+
+use async_std::channel::{bounded, unbounded, Receiver, Sender, TrySendError};
+use async_std::net::{TcpListener, TcpStream};
+use async_std::prelude::*;
+use async_std::task;
+use bytes::Bytes;
+use pookeeper_common::cli::{self, Command};
+use pookeeper_common::driver::{Action, Driver};
+use pookeeper_common::{debug, info, warn, Settings};
+use pookeeper_core::{CloseReason, ConnId, Input};
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Frames queued for one connection before it counts as not reading.
+const QUEUE: usize = 4096;
+
+fn main() {
+    pookeeper_common::log::init_from_env();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match cli::parse("pookeeper-async", &args) {
+        Ok(Command::Print(text)) => print!("{text}"),
+        Ok(Command::Inspect(settings)) => match pookeeper_common::datadir::describe(&settings) {
+            Ok(text) => print!("{text}"),
+            Err(e) => {
+                eprintln!("pookeeper-async: {e}");
+                std::process::exit(1);
+            }
+        },
+        Ok(Command::Run { settings, ignored }) => {
+            for key in ignored {
+                warn!("ignoring unsupported configuration key {key}");
+            }
+            if let Err(e) = task::block_on(run(*settings)) {
+                eprintln!("pookeeper-async: {e}");
+                std::process::exit(1);
+            }
+        }
+        Err(e) => {
+            eprintln!("pookeeper-async: {e}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// What the connection tasks and the acceptor tell the server task.
+enum Event {
+    Accepted(TcpStream, SocketAddr, bool),
+    Data(ConnId, Vec<u8>),
+    Closed(ConnId),
+    Stop,
+}
+
+/// What the server task tells a connection's writer.
+enum Out {
+    Data(Bytes),
+    Close,
+}
+
+struct Conn {
+    peer: SocketAddr,
+    tx: Sender<Out>,
+}
+
+async fn bind(host: &str, port: u16) -> std::io::Result<TcpListener> {
+    let addr = (host, port).to_socket_addrs()?.next().ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("cannot resolve {host}"),
+        )
+    })?;
+    TcpListener::bind(addr).await
+}
+
+async fn run(settings: Settings) -> std::io::Result<()> {
+    let listener = bind(&settings.host, settings.port).await.map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("cannot listen on {}:{}: {e}", settings.host, settings.port),
+        )
+    })?;
+    let text_listener = match settings.text_port {
+        Some(p) => Some(bind(&settings.host, p).await?),
+        None => None,
+    };
+    let wall = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let mut driver = Driver::open(&settings, Instant::now(), wall)?;
+    let addr = listener.local_addr()?;
+    println!("pookeeper listening on {addr}");
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    info!("serving ZooKeeper clients on {addr} (async-std runtime)");
+
+    let (events, inbox) = unbounded::<Event>();
+    task::spawn(accept_loop(listener, false, events.clone()));
+    if let Some(l) = text_listener {
+        info!("serving the text protocol on {}", l.local_addr()?);
+        task::spawn(accept_loop(l, true, events.clone()));
+    }
+    spawn_signal_watch(events.clone())?;
+
+    let mut conns: BTreeMap<ConnId, Conn> = BTreeMap::new();
+    let mut fds_checked = Instant::now() - Duration::from_secs(2);
+    loop {
+        let wait = driver
+            .server
+            .poll_timeout()
+            .map(|t| t.saturating_duration_since(Instant::now()));
+        let event = match wait {
+            Some(d) => async_std::future::timeout(d, inbox.recv()).await.ok(),
+            None => Some(inbox.recv().await),
+        };
+        let now = Instant::now();
+        let mut pending = Vec::new();
+        {
+            let mut sink = |a: Action| pending.push(a);
+            match event {
+                Some(Ok(Event::Accepted(stream, peer, text))) => {
+                    let id = if text {
+                        driver.server.accept_text(now, Some(peer))
+                    } else {
+                        driver.server.accept(now, Some(peer))
+                    };
+                    let (tx, rx) = bounded(QUEUE);
+                    conns.insert(id, Conn { peer, tx });
+                    task::spawn(reader(id, stream.clone(), events.clone()));
+                    task::spawn(writer(stream, rx));
+                    debug!("accepted connection {} from {peer}", id.0);
+                    driver.drain(&mut sink);
+                }
+                Some(Ok(Event::Data(id, bytes))) => driver.handle(
+                    now,
+                    Input::Received {
+                        conn: id,
+                        bytes: &bytes,
+                    },
+                    &mut sink,
+                ),
+                Some(Ok(Event::Closed(id))) => {
+                    if let Some(c) = conns.remove(&id) {
+                        debug!("connection {} from {} closed by peer", id.0, c.peer);
+                        c.tx.close();
+                    }
+                    driver.handle(now, Input::PeerClosed { conn: id }, &mut sink);
+                }
+                Some(Ok(Event::Stop)) | Some(Err(_)) => {
+                    info!("signal received: shutting down");
+                    for c in conns.values() {
+                        let _ = c.tx.try_send(Out::Close);
+                    }
+                    info!("stopped");
+                    return Ok(());
+                }
+                None => {}
+            }
+            // Everything already waiting is handled in this turn too, so one
+            // commit (one fdatasync) covers it: group commit.
+            while let Ok(ev) = inbox.try_recv() {
+                match ev {
+                    Event::Data(id, bytes) => driver.handle(
+                        now,
+                        Input::Received {
+                            conn: id,
+                            bytes: &bytes,
+                        },
+                        &mut sink,
+                    ),
+                    other => {
+                        // Rare: re-queue and handle next turn.
+                        let _ = events.try_send(other);
+                        break;
+                    }
+                }
+            }
+            driver.tick_if_due(now, &mut sink);
+            if let Err(e) = driver.commit(now, &mut sink) {
+                warn!("transaction log failed: {e}; shutting down");
+                std::process::exit(1);
+            }
+        }
+        for a in pending {
+            act(&mut conns, &mut driver, now, a);
+        }
+        if now.duration_since(fds_checked) >= Duration::from_secs(1) {
+            fds_checked = now;
+            if let Some((open, max)) = pookeeper_common::process::fd_counts() {
+                driver.server.set_fd_counts(open, max);
+            }
+        }
+    }
+}
+
+/// Hands one of the core's actions to the connection's writer.
+fn act(conns: &mut BTreeMap<ConnId, Conn>, driver: &mut Driver, now: Instant, a: Action) {
+    match a {
+        Action::Send(id, data) => {
+            let full = match conns.get(&id) {
+                Some(c) => matches!(c.tx.try_send(Out::Data(data)), Err(TrySendError::Full(_))),
+                None => false,
+            };
+            if full {
+                // The client does not read its replies: drop it rather than
+                // buffer without bound.
+                if let Some(c) = conns.remove(&id) {
+                    warn!(
+                        "closing connection {} from {}: client not reading",
+                        id.0, c.peer
+                    );
+                    c.tx.close();
+                }
+                let mut later = Vec::new();
+                driver.handle(now, Input::PeerClosed { conn: id }, &mut |a| later.push(a));
+                for a in later {
+                    act(conns, driver, now, a);
+                }
+            }
+        }
+        Action::Close(id, reason) => {
+            if let Some(c) = conns.remove(&id) {
+                match reason {
+                    CloseReason::CommandDone | CloseReason::SessionClosed => {
+                        debug!("closing connection {} from {}: {reason}", id.0, c.peer)
+                    }
+                    _ => info!("closing connection {} from {}: {reason}", id.0, c.peer),
+                }
+                let _ = c.tx.try_send(Out::Close);
+                c.tx.close();
+            }
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, text: bool, events: Sender<Event>) {
+    let mut incoming = listener.incoming();
+    while let Some(stream) = incoming.next().await {
+        match stream {
+            Ok(s) => {
+                let _ = s.set_nodelay(true);
+                let Ok(peer) = s.peer_addr() else { continue };
+                if events.send(Event::Accepted(s, peer, text)).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                warn!("accept failed: {e}");
+                task::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+async fn reader(id: ConnId, mut stream: TcpStream, events: Sender<Event>) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => {
+                let _ = events.send(Event::Closed(id)).await;
+                return;
+            }
+            Ok(n) => {
+                if events
+                    .send(Event::Data(id, buf[..n].to_vec()))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn writer(mut stream: TcpStream, rx: Receiver<Out>) {
+    while let Ok(out) = rx.recv().await {
+        match out {
+            Out::Data(b) => {
+                if stream.write_all(&b).await.is_err() {
+                    break;
+                }
+            }
+            Out::Close => break,
+        }
+    }
+    let _ = stream.flush().await;
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+}
+
+/// SIGINT/SIGTERM become an `Event::Stop`, through a socket pair a task
+/// reads.
+fn spawn_signal_watch(events: Sender<Event>) -> std::io::Result<()> {
+    let (r, w) = std::os::unix::net::UnixStream::pair()?;
+    signal_hook::low_level::pipe::register(signal_hook::consts::SIGINT, w.try_clone()?)?;
+    signal_hook::low_level::pipe::register(signal_hook::consts::SIGTERM, w)?;
+    let mut r = async_std::os::unix::net::UnixStream::from(r);
+    task::spawn(async move {
+        let mut b = [0u8; 1];
+        if r.read(&mut b).await.is_ok() {
+            let _ = events.send(Event::Stop).await;
+        }
+    });
+    Ok(())
+}
