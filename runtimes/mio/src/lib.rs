@@ -1,0 +1,633 @@
+//! The PooKeeper server on a hand-rolled mio event loop driving the sans-IO
+//! `pookeeper_core::Server`: the `pookeeper` binary, and [`TestingServer`],
+//! an in-process server for other programs' test suites.
+//!
+//! One thread, one `Poll`. The loop follows the core's contract: after every
+//! input, drain the outputs; Transmits go to per-connection write queues,
+//! Appends to the transaction log, whose flush (once per turn: group commit)
+//! is reported back as `Input::Durable`. The core's next deadline is the
+//! poll timeout.
+#![forbid(unsafe_code)]
+
+use bytes::Bytes;
+use mio::net::{TcpListener, TcpStream, UnixStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+use pookeeper_common::driver::{Action, Driver};
+use pookeeper_common::{debug, info, warn, Settings};
+use pookeeper_core::{CloseReason, ConnId, Input};
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const LISTENER: Token = Token(usize::MAX - 1);
+const TEXT_LISTENER: Token = Token(usize::MAX - 2);
+const SIGNALS: Token = Token(usize::MAX - 3);
+const WAKER: Token = Token(usize::MAX - 4);
+
+/// Stop reading from a connection whose unsent replies exceed this...
+const HIGH_WATER: usize = 4 << 20;
+/// ...and resume below this.
+const LOW_WATER: usize = 1 << 20;
+/// A closing connection gets this long to take its last bytes.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+struct Conn {
+    stream: TcpStream,
+    peer: SocketAddr,
+    queue: VecDeque<Bytes>,
+    /// Bytes of the queue's front already written.
+    offset: usize,
+    queued: usize,
+    /// The core closed it: drop once the queue is flushed.
+    closing: Option<CloseReason>,
+    /// Not reading because the peer does not read its replies.
+    paused: bool,
+    interest: Interest,
+    /// When the queue last made progress (or became non-empty).
+    progress: Instant,
+}
+
+struct Runtime {
+    poll: Poll,
+    driver: Driver,
+    conns: BTreeMap<ConnId, Conn>,
+    buf: Vec<u8>,
+    /// Connections with new bytes to write.
+    dirty: Vec<ConnId>,
+    /// How long a client may leave replies unread.
+    stall_limit: Duration,
+}
+
+fn bind(host: &str, port: u16) -> io::Result<TcpListener> {
+    let addr = (host, port).to_socket_addrs()?.next().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("cannot resolve {host}"),
+        )
+    })?;
+    TcpListener::bind(addr)
+}
+
+/// Stops a running server from another thread.
+#[derive(Clone, Debug)]
+pub struct Stopper {
+    waker: Arc<Waker>,
+    flag: Arc<AtomicBool>,
+}
+
+impl Stopper {
+    /// Asks the loop to shut down (it flushes, closes and returns).
+    pub fn stop(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        let _ = self.waker.wake();
+    }
+}
+
+/// Runs a server until it is stopped (SIGINT/SIGTERM when `signals`, or
+/// the [`Stopper`] handed to `on_ready` together with the bound address,
+/// once the data directory is recovered and the port listens).
+pub fn run(
+    settings: &Settings,
+    signals: bool,
+    on_ready: impl FnOnce(SocketAddr, Stopper),
+) -> io::Result<()> {
+    let poll = Poll::new()?;
+    let stopper = Stopper {
+        waker: Arc::new(Waker::new(poll.registry(), WAKER)?),
+        flag: Arc::new(AtomicBool::new(false)),
+    };
+    let mut listener = bind(&settings.host, settings.port).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot listen on {}:{}: {e}", settings.host, settings.port),
+        )
+    })?;
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)?;
+    let mut text_listener = match settings.text_port {
+        Some(p) => {
+            let mut l = bind(&settings.host, p)?;
+            poll.registry()
+                .register(&mut l, TEXT_LISTENER, Interest::READABLE)?;
+            Some(l)
+        }
+        None => None,
+    };
+    // SIGINT/SIGTERM arrive as bytes on a socket pair the loop polls.
+    let mut _sig_read = None;
+    if signals {
+        let (sig_read, sig_write) = std::os::unix::net::UnixStream::pair()?;
+        sig_read.set_nonblocking(true)?;
+        sig_write.set_nonblocking(true)?;
+        signal_hook::low_level::pipe::register(
+            signal_hook::consts::SIGINT,
+            sig_write.try_clone()?,
+        )?;
+        signal_hook::low_level::pipe::register(signal_hook::consts::SIGTERM, sig_write)?;
+        let mut sig_read = UnixStream::from_std(sig_read);
+        poll.registry()
+            .register(&mut sig_read, SIGNALS, Interest::READABLE)?;
+        _sig_read = Some(sig_read);
+    }
+
+    let wall = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let driver = Driver::open(settings, Instant::now(), wall)?;
+    let addr = listener.local_addr()?;
+    on_ready(addr, stopper.clone());
+    info!(
+        "serving ZooKeeper clients on {addr} (tickTime {} ms, sessions {}..{} ms, maxClientCnxns {}, jute.maxbuffer {})",
+        settings.core.tick_time.as_millis(),
+        settings.core.min_timeout().as_millis(),
+        settings.core.max_timeout().as_millis(),
+        settings.core.max_client_cnxns,
+        settings.core.max_buffer
+    );
+    if let Some(l) = &text_listener {
+        info!("serving the text protocol on {}", l.local_addr()?);
+    }
+
+    let mut rt = Runtime {
+        poll,
+        driver,
+        conns: BTreeMap::new(),
+        buf: vec![0; 64 * 1024],
+        dirty: Vec::new(),
+        stall_limit: settings.core.max_timeout(),
+    };
+    let mut events = Events::with_capacity(1024);
+    let mut fds_checked = Instant::now() - Duration::from_secs(2);
+    loop {
+        let timeout = rt.poll_timeout();
+        if let Err(e) = rt.poll.poll(&mut events, timeout) {
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        let now = Instant::now();
+        let mut stop = false;
+        for ev in events.iter() {
+            match ev.token() {
+                LISTENER => rt.accept(&mut listener, false, now),
+                TEXT_LISTENER => {
+                    if let Some(l) = text_listener.as_mut() {
+                        rt.accept(l, true, now);
+                    }
+                }
+                SIGNALS => stop = true,
+                WAKER => stop |= stopper.flag.load(Ordering::SeqCst),
+                Token(t) => {
+                    let id = ConnId(t as u64);
+                    if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                        rt.read(id, now);
+                    }
+                    if ev.is_writable() {
+                        rt.dirty.push(id);
+                    }
+                }
+            }
+        }
+        if now.duration_since(fds_checked) >= Duration::from_secs(1) {
+            fds_checked = now;
+            if let Some((open, max)) = pookeeper_common::process::fd_counts() {
+                rt.driver.server.set_fd_counts(open, max);
+            }
+        }
+        if rt.driver.server.poll_timeout().is_some_and(|t| t <= now) {
+            rt.driver.server.handle(now, Input::Tick);
+            rt.drain(now);
+        }
+        // Commit, then write replies; writing may resume reading from a
+        // paused client, whose writes must be committed before sleeping.
+        loop {
+            rt.commit(now);
+            rt.flush_all(now);
+            if !rt.driver.has_pending() {
+                break;
+            }
+        }
+        rt.check_stalled(now);
+        if stop {
+            info!("signal received: shutting down");
+            rt.shutdown();
+            return Ok(());
+        }
+    }
+}
+
+/// Applies one of the core's connection actions to the write queues.
+fn act(conns: &mut BTreeMap<ConnId, Conn>, dirty: &mut Vec<ConnId>, now: Instant, a: Action) {
+    match a {
+        Action::Send(conn, data) => {
+            if let Some(c) = conns.get_mut(&conn) {
+                if c.queued == 0 {
+                    c.progress = now;
+                }
+                c.queued += data.len();
+                c.queue.push_back(data);
+                dirty.push(conn);
+            }
+        }
+        Action::Close(conn, reason) => {
+            if let Some(c) = conns.get_mut(&conn) {
+                match reason {
+                    CloseReason::CommandDone | CloseReason::SessionClosed => {
+                        debug!("closing connection {} from {}: {reason}", conn.0, c.peer)
+                    }
+                    _ => info!("closing connection {} from {}: {reason}", conn.0, c.peer),
+                }
+                c.closing = Some(reason);
+                c.progress = now;
+                dirty.push(conn);
+            }
+        }
+    }
+}
+
+impl Runtime {
+    fn poll_timeout(&self) -> Option<Duration> {
+        let now = Instant::now();
+        let core = self
+            .driver
+            .server
+            .poll_timeout()
+            .map(|t| t.saturating_duration_since(now));
+        // While some client has unsent replies, wake up to check for stalls.
+        let stall = self
+            .conns
+            .values()
+            .any(|c| c.queued > 0)
+            .then_some(Duration::from_secs(1));
+        match (core, stall) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn accept(&mut self, listener: &mut TcpListener, text: bool, now: Instant) {
+        loop {
+            let (mut stream, peer) = match listener.accept() {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // Out of descriptors and the like: keep serving the others.
+                    warn!("accept failed: {e}");
+                    return;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let id = if text {
+                self.driver.server.accept_text(now, Some(peer))
+            } else {
+                self.driver.server.accept(now, Some(peer))
+            };
+            if let Err(e) =
+                self.poll
+                    .registry()
+                    .register(&mut stream, Token(id.0 as usize), Interest::READABLE)
+            {
+                warn!("cannot register connection from {peer}: {e}");
+                self.driver
+                    .server
+                    .handle(now, Input::PeerClosed { conn: id });
+                self.drain(now);
+                continue;
+            }
+            debug!("accepted connection {} from {peer}", id.0);
+            self.conns.insert(
+                id,
+                Conn {
+                    stream,
+                    peer,
+                    queue: VecDeque::new(),
+                    offset: 0,
+                    queued: 0,
+                    closing: None,
+                    paused: false,
+                    interest: Interest::READABLE,
+                    progress: now,
+                },
+            );
+            self.drain(now);
+        }
+    }
+
+    /// Reads until WouldBlock, feeding each chunk to the core.
+    fn read(&mut self, id: ConnId, now: Instant) {
+        loop {
+            let Some(c) = self.conns.get_mut(&id) else {
+                return;
+            };
+            if c.paused || c.closing.is_some() {
+                return;
+            }
+            match c.stream.read(&mut self.buf) {
+                Ok(0) => {
+                    debug!("connection {} from {} closed by peer", id.0, c.peer);
+                    self.peer_gone(id, now);
+                    return;
+                }
+                Ok(n) => {
+                    let bytes = &self.buf[..n];
+                    self.driver
+                        .server
+                        .handle(now, Input::Received { conn: id, bytes });
+                    self.drain(now);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    debug!("connection {} from {}: read error: {e}", id.0, c.peer);
+                    self.peer_gone(id, now);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn peer_gone(&mut self, id: ConnId, now: Instant) {
+        if let Some(mut c) = self.conns.remove(&id) {
+            let _ = self.poll.registry().deregister(&mut c.stream);
+        }
+        self.driver
+            .server
+            .handle(now, Input::PeerClosed { conn: id });
+        self.drain(now);
+    }
+
+    /// Drains the core's outputs into the connections' queues. Log entries
+    /// wait in the log's buffer until `commit`: once per loop turn, so every
+    /// write of the turn shares one fdatasync (group commit).
+    fn drain(&mut self, now: Instant) {
+        let Runtime {
+            driver,
+            conns,
+            dirty,
+            ..
+        } = self;
+        driver.drain(&mut |a| act(conns, dirty, now, a));
+    }
+
+    /// Makes this turn's appends durable, tells the core, and queues what
+    /// that releases.
+    fn commit(&mut self, now: Instant) {
+        let Runtime {
+            driver,
+            conns,
+            dirty,
+            ..
+        } = self;
+        if let Err(e) = driver.commit(now, &mut |a| act(conns, dirty, now, a)) {
+            // A log that cannot be written cannot acknowledge writes.
+            warn!("transaction log failed: {e}; shutting down");
+            std::process::exit(1);
+        }
+    }
+
+    fn flush_all(&mut self, now: Instant) {
+        while !self.dirty.is_empty() {
+            let mut dirty = std::mem::take(&mut self.dirty);
+            dirty.sort_unstable();
+            dirty.dedup();
+            for id in dirty {
+                self.flush(id, now);
+            }
+        }
+    }
+
+    /// Writes what is queued until WouldBlock; closes a connection whose
+    /// Close has been flushed; updates interest and backpressure.
+    fn flush(&mut self, id: ConnId, now: Instant) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let mut failed = false;
+        while !c.queue.is_empty() {
+            let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(c.queue.len().min(64));
+            for (i, b) in c.queue.iter().take(64).enumerate() {
+                let s = if i == 0 { &b[c.offset..] } else { &b[..] };
+                slices.push(IoSlice::new(s));
+            }
+            match c.stream.write_vectored(&slices) {
+                Ok(0) => {
+                    failed = true;
+                    break;
+                }
+                Ok(mut n) => {
+                    c.queued -= n;
+                    c.progress = now;
+                    while n > 0 {
+                        let front = c.queue[0].len() - c.offset;
+                        if n >= front {
+                            n -= front;
+                            c.offset = 0;
+                            c.queue.pop_front();
+                        } else {
+                            c.offset += n;
+                            n = 0;
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    debug!("connection {} from {}: write error: {e}", id.0, c.peer);
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        if failed {
+            let closing = c.closing.is_some();
+            if closing {
+                self.drop_conn(id);
+            } else {
+                self.peer_gone(id, now);
+            }
+            return;
+        }
+        if c.queue.is_empty() && c.closing.is_some() {
+            self.drop_conn(id);
+            return;
+        }
+        // Backpressure: a client that does not read its replies stops being
+        // read from, so the server does not buffer without bound.
+        let was_paused = c.paused;
+        if c.queued > HIGH_WATER {
+            c.paused = true;
+        } else if c.queued < LOW_WATER {
+            c.paused = false;
+        }
+        let mut want = if c.paused || c.closing.is_some() {
+            None
+        } else {
+            Some(Interest::READABLE)
+        };
+        if !c.queue.is_empty() {
+            want = Some(want.map_or(Interest::WRITABLE, |w| w | Interest::WRITABLE));
+        }
+        let want = want.unwrap_or(Interest::WRITABLE);
+        if want != c.interest {
+            c.interest = want;
+            let _ = self
+                .poll
+                .registry()
+                .reregister(&mut c.stream, Token(id.0 as usize), want);
+        }
+        if was_paused && !c.paused {
+            // Edge-triggered: bytes that arrived while paused raise no new
+            // event, so read now.
+            self.read(id, now);
+        }
+    }
+
+    fn drop_conn(&mut self, id: ConnId) {
+        if let Some(mut c) = self.conns.remove(&id) {
+            let _ = self.poll.registry().deregister(&mut c.stream);
+            let _ = c.stream.shutdown(std::net::Shutdown::Write);
+        }
+    }
+
+    /// Closes clients that leave their replies unread for too long, and
+    /// closing connections that will not take their last bytes.
+    fn check_stalled(&mut self, now: Instant) {
+        let limit = self.stall_limit;
+        let stalled: Vec<(ConnId, bool)> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                let idle = now.saturating_duration_since(c.progress);
+                (c.queued > 0 && idle > limit) || (c.closing.is_some() && idle > CLOSE_GRACE)
+            })
+            .map(|(id, c)| (*id, c.closing.is_some()))
+            .collect();
+        for (id, closing) in stalled {
+            if let Some(c) = self.conns.get(&id) {
+                warn!(
+                    "closing connection {} from {}: client not reading ({} bytes unsent)",
+                    id.0, c.peer, c.queued
+                );
+            }
+            if closing {
+                self.drop_conn(id);
+            } else {
+                self.peer_gone(id, now);
+            }
+        }
+    }
+
+    /// Flushes what can be flushed without blocking, then closes everything.
+    fn shutdown(&mut self) {
+        let now = Instant::now();
+        let ids: Vec<ConnId> = self.conns.keys().copied().collect();
+        for id in ids {
+            self.flush(id, now);
+            self.drop_conn(id);
+        }
+        info!("stopped");
+    }
+}
+
+/// An in-process server for a test suite, like Curator's `TestingServer`:
+/// listens on a free loopback port with its own temporary data directory
+/// (no fsync), runs on a background thread, and stops (and removes its
+/// data) when dropped.
+///
+/// ```no_run
+/// let server = pookeeper_mio::TestingServer::start().unwrap();
+/// let connect_string = server.connect_string(); // "127.0.0.1:PORT"
+/// // ... point your ZooKeeper client at connect_string ...
+/// drop(server);
+/// ```
+#[derive(Debug)]
+pub struct TestingServer {
+    addr: SocketAddr,
+    stopper: Stopper,
+    thread: Option<std::thread::JoinHandle<io::Result<()>>>,
+    dir: std::path::PathBuf,
+}
+
+impl TestingServer {
+    /// Starts a server with default settings.
+    pub fn start() -> io::Result<Self> {
+        Self::with_settings(Settings::default())
+    }
+
+    /// Starts a server with these settings, except port 0 on 127.0.0.1, a
+    /// temporary data directory and forceSync=no.
+    pub fn with_settings(mut settings: Settings) -> io::Result<Self> {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "pookeeper-testing-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        settings.host = "127.0.0.1".into();
+        settings.port = 0;
+        settings.data_dir = dir.to_string_lossy().into_owned();
+        settings.data_log_dir = None;
+        settings.force_sync = false;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("pookeeper-testing".into())
+            .spawn(move || {
+                let tx2 = tx.clone();
+                let r = run(&settings, false, move |addr, stopper| {
+                    let _ = tx2.send(Ok((addr, stopper)));
+                });
+                if let Err(e) = &r {
+                    let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
+                }
+                r
+            })?;
+        let (addr, stopper) = rx
+            .recv()
+            .map_err(|_| io::Error::other("the server thread ended before listening"))??;
+        Ok(Self {
+            addr,
+            stopper,
+            thread: Some(thread),
+            dir,
+        })
+    }
+
+    /// The address clients connect to.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `host:port`, as ZooKeeper clients take it.
+    pub fn connect_string(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Stops the server and waits for its thread.
+    pub fn stop(mut self) -> io::Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> io::Result<()> {
+        self.stopper.stop();
+        let r = match self.thread.take() {
+            Some(t) => t
+                .join()
+                .map_err(|_| io::Error::other("server thread panicked"))?,
+            None => Ok(()),
+        };
+        let _ = std::fs::remove_dir_all(&self.dir);
+        r
+    }
+}
+
+impl Drop for TestingServer {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
