@@ -1,0 +1,721 @@
+//! Deterministic simulation: scripted clients drive `pookeeper_core::Server`
+//! on a virtual clock, with every frame split at random places and
+//! interleaved with other clients' bytes, durability reported late,
+//! connections dropped and resumed, and clients pausing past their session
+//! timeout. A small reference model of the tree predicts every reply and
+//! every watch notification, per connection and in order. Seeded; a failure
+//! prints the seed (`SIM_SEED=n` reruns one, `SIM_SEEDS=n` runs more).
+
+use pookeeper_core::proto::records::{decode_stat, encode_acls, op, Acl, ConnectRequest};
+use pookeeper_core::proto::{Reader, Writer};
+use pookeeper_core::{Config, ConnId, Input, Output, Server};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::{Duration, Instant};
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+const PATHS: [&str; 6] = ["/a", "/a/b", "/a/c", "/d", "/d/e", "/a/b/f"];
+const TIMEOUT_MS: u64 = 4000;
+
+#[derive(Debug, Clone, PartialEq)]
+struct MNode {
+    data: Vec<u8>,
+    version: i32,
+    owner: i64,
+}
+
+/// What a client expects to receive next: a reply (xid, err, body check) or
+/// a notification (type, path).
+#[derive(Debug, Clone, PartialEq)]
+enum Expect {
+    Reply { xid: i32, err: i32, body: Body },
+    Event { kind: i32, path: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Body {
+    None,
+    Path(String),
+    Data(Vec<u8>, i32),
+    Version(i32),
+    Children(BTreeSet<String>),
+}
+
+#[derive(Default)]
+struct Model {
+    nodes: BTreeMap<String, MNode>,
+    /// (kind: 0 data/exist, 1 child, path) → watching connections.
+    watches: BTreeMap<(u8, String), Vec<ConnId>>,
+}
+
+impl Model {
+    fn parent(p: &str) -> String {
+        match p.rfind('/') {
+            Some(0) => "/".into(),
+            Some(i) => p[..i].into(),
+            None => "/".into(),
+        }
+    }
+
+    fn children(&self, p: &str) -> BTreeSet<String> {
+        let prefix = if p == "/" {
+            "/".to_string()
+        } else {
+            format!("{p}/")
+        };
+        self.nodes
+            .keys()
+            .filter(|k| k.starts_with(&prefix) && !k[prefix.len()..].contains('/'))
+            .map(|k| k[prefix.len()..].to_string())
+            .collect()
+    }
+
+    fn exists(&self, p: &str) -> bool {
+        p == "/" || self.nodes.contains_key(p)
+    }
+
+    fn take(&mut self, kind: u8, p: &str) -> Vec<ConnId> {
+        self.watches
+            .remove(&(kind, p.to_string()))
+            .unwrap_or_default()
+    }
+
+    fn watch(&mut self, kind: u8, p: &str, c: ConnId) {
+        let w = self.watches.entry((kind, p.to_string())).or_default();
+        if !w.contains(&c) {
+            w.push(c);
+        }
+    }
+
+    fn drop_conn(&mut self, c: ConnId) {
+        for w in self.watches.values_mut() {
+            w.retain(|x| *x != c);
+        }
+    }
+
+    /// Applies a create; returns the events it fires.
+    fn created(&mut self, p: &str, out: &mut Vec<(ConnId, i32, String)>) {
+        for c in self.take(0, p) {
+            out.push((c, 1, p.to_string()));
+        }
+        let parent = Self::parent(p);
+        for c in self.take(1, &parent) {
+            out.push((c, 4, parent.clone()));
+        }
+    }
+
+    fn deleted(&mut self, p: &str, out: &mut Vec<(ConnId, i32, String)>) {
+        let data = self.take(0, p);
+        for c in &data {
+            out.push((*c, 2, p.to_string()));
+        }
+        for c in self.take(1, p) {
+            if !data.contains(&c) {
+                out.push((c, 2, p.to_string()));
+            }
+        }
+        let parent = Self::parent(p);
+        for c in self.take(1, &parent) {
+            out.push((c, 4, parent.clone()));
+        }
+    }
+
+    fn expire(&mut self, owner: i64, out: &mut Vec<(ConnId, i32, String)>) {
+        let mine: Vec<String> = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.owner == owner)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for p in mine {
+            self.nodes.remove(&p);
+            self.deleted(&p, out);
+        }
+    }
+}
+
+struct Client {
+    conn: Option<ConnId>,
+    session: i64,
+    passwd: Vec<u8>,
+    xid: i32,
+    /// Bytes not yet delivered to the server, with the frames' end offsets
+    /// and what each frame does to the model when complete.
+    pending: Vec<u8>,
+    frames: VecDeque<(usize, Pending)>,
+    /// Bytes of the front frame already delivered.
+    delivered: usize,
+    /// The connect response has not arrived yet.
+    connecting: bool,
+    inbox: Vec<u8>,
+    expect: VecDeque<Expect>,
+}
+
+#[derive(Debug, Clone)]
+enum Pending {
+    Connect,
+    Op {
+        xid: i32,
+        kind: u8,
+        path: String,
+        data: Vec<u8>,
+        version: i32,
+        watch: bool,
+        flags: i32,
+    },
+    Ping,
+}
+
+fn frame_for(
+    xid: i32,
+    kind: u8,
+    path: &str,
+    data: &[u8],
+    version: i32,
+    watch: bool,
+    flags: i32,
+) -> Vec<u8> {
+    let mut w = Writer::frame();
+    let code = [
+        op::CREATE,
+        op::DELETE,
+        op::SET_DATA,
+        op::GET_DATA,
+        op::EXISTS,
+        op::GET_CHILDREN,
+    ][kind as usize];
+    w.int(xid).int(code);
+    match kind {
+        0 => {
+            w.string(path).buffer(data);
+            encode_acls(&mut w, &[Acl::open()]);
+            w.int(flags);
+        }
+        1 => {
+            w.string(path).int(version);
+        }
+        2 => {
+            w.string(path).buffer(data).int(version);
+        }
+        _ => {
+            w.string(path).boolean(watch);
+        }
+    }
+    w.finish_frame().to_vec()
+}
+
+struct Sim {
+    rng: Rng,
+    server: Server,
+    now: Instant,
+    clients: Vec<Client>,
+    model: Model,
+    by_conn: BTreeMap<ConnId, usize>,
+    appended: Option<i64>,
+    seed: u64,
+}
+
+impl Sim {
+    fn new(seed: u64) -> Self {
+        #[allow(clippy::disallowed_methods)]
+        let now = Instant::now();
+        let config = Config {
+            tick_time: Duration::from_millis(1000),
+            ..Config::default()
+        };
+        Self {
+            rng: Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1),
+            server: Server::new(config, now, 1_700_000_000_000).unwrap(),
+            now,
+            clients: Vec::new(),
+            model: Model::default(),
+            by_conn: BTreeMap::new(),
+            appended: None,
+            seed,
+        }
+    }
+
+    fn fail(&self, msg: String) -> ! {
+        panic!("simulation seed {}: {msg}", self.seed);
+    }
+
+    fn open(&mut self, i: usize) {
+        let conn = self.server.accept(self.now, None);
+        self.by_conn.insert(conn, i);
+        let c = &mut self.clients[i];
+        c.conn = Some(conn);
+        c.pending.clear();
+        c.frames.clear();
+        c.delivered = 0;
+        c.inbox.clear();
+        c.expect.clear();
+        c.connecting = true;
+        let req = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 0,
+            timeout: TIMEOUT_MS as i32,
+            session_id: c.session,
+            passwd: c.passwd.clone(),
+            read_only: false,
+        };
+        let f = req.encode_frame();
+        c.pending.extend_from_slice(&f);
+        c.frames.push_back((f.len(), Pending::Connect));
+        self.drain();
+    }
+
+    /// Delivers up to `n` more bytes of client `i`'s pending output.
+    fn deliver(&mut self, i: usize, n: usize) {
+        let Some(conn) = self.clients[i].conn else {
+            return;
+        };
+        let c = &mut self.clients[i];
+        let take = n.min(c.pending.len());
+        if take == 0 {
+            return;
+        }
+        let chunk: Vec<u8> = c.pending.drain(..take).collect();
+        c.delivered += take;
+        // Frames completed by this chunk are ordered now: the model applies
+        // them in the same order as the server.
+        let mut completed = Vec::new();
+        while let Some(&(len, _)) = c.frames.front() {
+            if len > c.delivered {
+                break;
+            }
+            c.delivered -= len;
+            if let Some((_, p)) = c.frames.pop_front() {
+                completed.push(p);
+            }
+        }
+        for p in completed {
+            self.predict(i, p);
+        }
+        self.server.handle(
+            self.now,
+            Input::Received {
+                conn,
+                bytes: &chunk,
+            },
+        );
+        self.drain();
+    }
+
+    fn predict(&mut self, i: usize, p: Pending) {
+        let Some(conn) = self.clients[i].conn else {
+            return;
+        };
+        let mut events = Vec::new();
+        let expect = match p {
+            Pending::Connect | Pending::Ping => return,
+            Pending::Op {
+                xid,
+                kind,
+                path,
+                data,
+                version,
+                watch,
+                flags,
+            } => {
+                let m = &mut self.model;
+                let (err, body) = match kind {
+                    0 => {
+                        let parent = Model::parent(&path);
+                        if m.exists(&path) {
+                            (-110, Body::None)
+                        } else if !m.exists(&parent) {
+                            (-101, Body::None)
+                        } else if m.nodes.get(&parent).is_some_and(|n| n.owner != 0) {
+                            (-108, Body::None)
+                        } else {
+                            let owner = if flags & 1 == 1 {
+                                self.clients[i].session
+                            } else {
+                                0
+                            };
+                            m.nodes.insert(
+                                path.clone(),
+                                MNode {
+                                    data,
+                                    version: 0,
+                                    owner,
+                                },
+                            );
+                            m.created(&path, &mut events);
+                            (0, Body::Path(path))
+                        }
+                    }
+                    1 => match m.nodes.get(&path) {
+                        None => (-101, Body::None),
+                        Some(n) if version != -1 && version != n.version => (-103, Body::None),
+                        Some(_) if !m.children(&path).is_empty() => (-111, Body::None),
+                        Some(_) => {
+                            m.nodes.remove(&path);
+                            m.deleted(&path, &mut events);
+                            (0, Body::None)
+                        }
+                    },
+                    2 => match m.nodes.get_mut(&path) {
+                        None => (-101, Body::None),
+                        Some(n) if version != -1 && version != n.version => (-103, Body::None),
+                        Some(n) => {
+                            n.data = data;
+                            n.version += 1;
+                            let v = n.version;
+                            for c in m.take(0, &path) {
+                                events.push((c, 3, path.clone()));
+                            }
+                            (0, Body::Version(v))
+                        }
+                    },
+                    3 => match m.nodes.get(&path) {
+                        None => (-101, Body::None),
+                        Some(n) => {
+                            let b = Body::Data(n.data.clone(), n.version);
+                            if watch {
+                                m.watch(0, &path, conn);
+                            }
+                            (0, b)
+                        }
+                    },
+                    4 => {
+                        if watch {
+                            m.watch(0, &path, conn);
+                        }
+                        match m.nodes.get(&path) {
+                            None => (-101, Body::None),
+                            Some(n) => (0, Body::Version(n.version)),
+                        }
+                    }
+                    _ => {
+                        if m.exists(&path) {
+                            if watch {
+                                m.watch(1, &path, conn);
+                            }
+                            (0, Body::Children(m.children(&path)))
+                        } else {
+                            (-101, Body::None)
+                        }
+                    }
+                };
+                Expect::Reply { xid, err, body }
+            }
+        };
+        // Notifications an op fires come before its reply.
+        for (c, kind, path) in events {
+            if let Some(&j) = self.by_conn.get(&c) {
+                self.clients[j]
+                    .expect
+                    .push_back(Expect::Event { kind, path });
+            }
+        }
+        self.clients[i].expect.push_back(expect);
+    }
+
+    fn drain(&mut self) {
+        loop {
+            while let Some(o) = self.server.poll_output() {
+                match o {
+                    Output::Transmit { conn, data } => {
+                        let Some(&i) = self.by_conn.get(&conn) else {
+                            self.fail(format!("output for unknown {conn:?}"));
+                        };
+                        self.clients[i].inbox.extend_from_slice(&data);
+                    }
+                    Output::Close { conn, reason } => {
+                        if let Some(i) = self.by_conn.remove(&conn) {
+                            self.fail(format!("client {i} closed unexpectedly: {reason}"));
+                        }
+                    }
+                    Output::Append { zxid, .. } => self.appended = Some(zxid),
+                }
+            }
+            // Durability arrives late, at random: outputs wait meanwhile.
+            if self.appended.is_some() && self.rng.below(3) == 0 {
+                let z = self.appended.take().unwrap();
+                self.server.handle(self.now, Input::Durable { zxid: z });
+            } else {
+                break;
+            }
+        }
+        for i in 0..self.clients.len() {
+            self.check_inbox(i);
+        }
+    }
+
+    fn check_inbox(&mut self, i: usize) {
+        loop {
+            let c = &mut self.clients[i];
+            if c.inbox.len() < 4 {
+                return;
+            }
+            let len = u32::from_be_bytes([c.inbox[0], c.inbox[1], c.inbox[2], c.inbox[3]]) as usize;
+            if c.inbox.len() < 4 + len {
+                return;
+            }
+            let f: Vec<u8> = c.inbox.drain(..4 + len).skip(4).collect();
+            if c.connecting {
+                // The connect response.
+                let mut r = Reader::new(&f);
+                r.int("pv").unwrap();
+                let timeout = r.int("to").unwrap();
+                let sid = r.long("sid").unwrap();
+                if timeout == 0 || sid == 0 {
+                    self.fail(format!("client {i}: session refused"));
+                }
+                let c = &mut self.clients[i];
+                if c.session != 0 && c.session != sid {
+                    self.fail(format!("client {i}: resumed into another session"));
+                }
+                c.session = sid;
+                c.passwd = r.buffer("pw").unwrap().to_vec();
+                c.connecting = false;
+                continue;
+            }
+            let mut r = Reader::new(&f);
+            let xid = r.int("xid").unwrap();
+            let _zxid = r.long("zxid").unwrap();
+            let err = r.int("err").unwrap();
+            if xid == -2 {
+                continue; // pings are not modelled
+            }
+            let got = if xid == -1 {
+                let kind = r.int("type").unwrap();
+                r.int("state").unwrap();
+                Expect::Event {
+                    kind,
+                    path: r.string("path").unwrap(),
+                }
+            } else {
+                let want = c.expect.front().cloned();
+                let body = match want {
+                    Some(Expect::Reply {
+                        body: Body::Path(_),
+                        ..
+                    }) if err == 0 => Body::Path(r.string("p").unwrap()),
+                    Some(Expect::Reply {
+                        body: Body::Data(..),
+                        ..
+                    }) if err == 0 => {
+                        let d = r.buffer("d").unwrap().to_vec();
+                        Body::Data(d, decode_stat(&mut r).unwrap().version)
+                    }
+                    Some(Expect::Reply {
+                        body: Body::Version(_),
+                        ..
+                    }) if err == 0 => Body::Version(decode_stat(&mut r).unwrap().version),
+                    Some(Expect::Reply {
+                        body: Body::Children(_),
+                        ..
+                    }) if err == 0 => Body::Children(r.strings("c").unwrap().into_iter().collect()),
+                    _ => Body::None,
+                };
+                Expect::Reply { xid, err, body }
+            };
+            let want = self.clients[i].expect.pop_front();
+            if want.as_ref() != Some(&got) {
+                self.fail(format!("client {i}: expected {want:?}, got {got:?}"));
+            }
+        }
+    }
+
+    fn queue_op(&mut self, i: usize) {
+        let c = &mut self.clients[i];
+        if c.conn.is_none() || c.connecting {
+            return;
+        }
+        c.xid += 1;
+        let xid = c.xid;
+        let kind = (self.rng.below(6)) as u8;
+        let path = PATHS[self.rng.below(PATHS.len() as u64) as usize].to_string();
+        let data = vec![b'a' + self.rng.below(26) as u8; self.rng.below(5) as usize];
+        let version = if self.rng.below(4) == 0 {
+            self.rng.below(3) as i32
+        } else {
+            -1
+        };
+        let watch = self.rng.below(2) == 0;
+        let flags = if self.rng.below(4) == 0 { 1 } else { 0 };
+        let f = frame_for(xid, kind, &path, &data, version, watch, flags);
+        let c = &mut self.clients[i];
+        c.pending.extend_from_slice(&f);
+        c.frames.push_back((
+            f.len(),
+            Pending::Op {
+                xid,
+                kind,
+                path,
+                data,
+                version,
+                watch,
+                flags,
+            },
+        ));
+    }
+
+    fn ping(&mut self, i: usize) {
+        let c = &mut self.clients[i];
+        if c.conn.is_none() || c.connecting {
+            return;
+        }
+        let mut w = Writer::frame();
+        w.int(-2).int(op::PING);
+        let f = w.finish_frame();
+        c.pending.extend_from_slice(&f);
+        c.frames.push_back((f.len(), Pending::Ping));
+    }
+
+    /// Delivers everything pending for every client.
+    fn flush_all(&mut self) {
+        for i in 0..self.clients.len() {
+            let n = self.clients[i].pending.len();
+            self.deliver(i, n);
+        }
+        while let Some(z) = self.appended.take() {
+            self.server.handle(self.now, Input::Durable { zxid: z });
+            self.drain();
+        }
+    }
+
+    fn advance(&mut self, ms: u64) {
+        self.now += Duration::from_millis(ms);
+        self.server.handle(self.now, Input::Tick);
+        self.drain();
+    }
+
+    fn run(&mut self, steps: usize) {
+        for _ in 0..4 {
+            self.clients.push(Client {
+                conn: None,
+                session: 0,
+                passwd: vec![0; 16],
+                xid: 0,
+                pending: Vec::new(),
+                frames: VecDeque::new(),
+                delivered: 0,
+                connecting: false,
+                inbox: Vec::new(),
+                expect: VecDeque::new(),
+            });
+        }
+        for i in 0..4 {
+            self.open(i);
+            self.flush_all();
+        }
+        for _ in 0..steps {
+            let i = self.rng.below(4) as usize;
+            match self.rng.below(100) {
+                0..=54 => self.queue_op(i),
+                55..=84 => {
+                    let n = 1 + self.rng.below(40) as usize;
+                    self.deliver(i, n);
+                }
+                85..=89 => {
+                    let ms = self.rng.below(500);
+                    self.advance(ms);
+                }
+                90..=93 => {
+                    // Drop the connection and resume the session.
+                    self.flush_all();
+                    if let Some(conn) = self.clients[i].conn.take() {
+                        self.by_conn.remove(&conn);
+                        self.server.handle(self.now, Input::PeerClosed { conn });
+                        self.model.drop_conn(conn);
+                        self.clients[i].expect.clear();
+                        self.drain();
+                        self.open(i);
+                        self.flush_all();
+                    }
+                }
+                94..=95 => {
+                    // Client i pauses past its session timeout while the
+                    // others keep pinging: its session expires.
+                    // Client i vanishes (no close, no pings) while the
+                    // others keep pinging: its session expires, its
+                    // ephemerals go, and their watchers hear of it. Only
+                    // pings flow meanwhile, so the model can apply the
+                    // expiry up front.
+                    self.flush_all();
+                    if let Some(conn) = self.clients[i].conn.take() {
+                        self.by_conn.remove(&conn);
+                        self.server.handle(self.now, Input::PeerClosed { conn });
+                        self.model.drop_conn(conn);
+                        self.drain();
+                    }
+                    let mut events = Vec::new();
+                    let owner = self.clients[i].session;
+                    self.model.expire(owner, &mut events);
+                    for (c, kind, path) in events {
+                        if let Some(&j) = self.by_conn.get(&c) {
+                            self.clients[j]
+                                .expect
+                                .push_back(Expect::Event { kind, path });
+                        }
+                    }
+                    for _ in 0..(3 * TIMEOUT_MS / 500) {
+                        for j in 0..4 {
+                            if j != i {
+                                self.ping(j);
+                            }
+                        }
+                        self.flush_all();
+                        self.advance(500);
+                    }
+                    let c = &mut self.clients[i];
+                    c.session = 0;
+                    c.passwd = vec![0; 16];
+                    c.xid = 0;
+                    c.expect.clear();
+                    self.open(i);
+                    self.flush_all();
+                }
+                _ => self.flush_all(),
+            }
+            if let Err(e) = self.server.check_invariants() {
+                self.fail(e);
+            }
+        }
+        self.flush_all();
+        for (i, c) in self.clients.iter().enumerate() {
+            if !c.expect.is_empty() {
+                self.fail(format!("client {i} still expects {:?}", c.expect));
+            }
+        }
+    }
+}
+
+#[test]
+fn simulation_thousands_of_seeds() {
+    let seeds: Vec<u64> = match std::env::var("SIM_SEED") {
+        Ok(s) => vec![s.parse().expect("SIM_SEED")],
+        Err(_) => {
+            let n = std::env::var("SIM_SEEDS")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(2000);
+            (1..=n).collect()
+        }
+    };
+    for seed in seeds {
+        let r = std::panic::catch_unwind(|| Sim::new(seed).run(300));
+        if let Err(e) = r {
+            let msg = e
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            panic!("seed {seed} failed (rerun with SIM_SEED={seed}): {msg}");
+        }
+    }
+}
