@@ -9,7 +9,7 @@
 //! their children, ephemerals are indexed and owned by open sessions).
 
 use crate::proto::records::ConnectRequest;
-use crate::{Config, ConnId, Input, Output, Server};
+use crate::{Config, ConnId, Input, Output, Server, SnapshotProgress};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -61,6 +61,13 @@ pub enum Step {
     },
     /// The log reports everything appended durable.
     Durable,
+    /// Starts a snapshot, or writes the next piece of the one under way
+    /// (about `budget` × 64 bytes); a finished one must restore exactly the
+    /// tree as it was when it started.
+    Snapshot {
+        /// Piece size, in 64-byte units.
+        budget: u8,
+    },
 }
 
 /// The drivers' epoch. Outcomes depend only on differences from it, so runs
@@ -204,6 +211,8 @@ pub fn protocol(steps: &[Step]) {
     let mut sessions: Vec<(i64, Vec<u8>)> = Vec::new();
     let mut appended: Option<i64> = None;
     let mut xid = 0;
+    // The tree when the snapshot under way started, and its bytes so far.
+    let mut snap: Option<(TreeDump, Vec<u8>)> = None;
     let pick = |live: &[ConnId], i: u8| -> Option<ConnId> {
         (!live.is_empty()).then(|| live[i as usize % live.len()])
     };
@@ -287,6 +296,24 @@ pub fn protocol(steps: &[Step]) {
                     server.handle(now, Input::Durable { zxid: z });
                 }
             }
+            Step::Snapshot { budget } => match snap.as_mut() {
+                None => {
+                    snap = Some((server.tree_dump(), Vec::new()));
+                    server.begin_snapshot();
+                }
+                Some((want, out)) => {
+                    let budget = usize::from(*budget) * 64;
+                    if let SnapshotProgress::Done { .. } = server.snapshot_step(out, budget) {
+                        let db = crate::storage::decode_snapshot(out)
+                            .unwrap_or_else(|e| panic!("a fresh snapshot does not decode: {e}"));
+                        assert!(
+                            db.tree.dump() == *want,
+                            "snapshot differs from the tree at its start"
+                        );
+                        snap = None;
+                    }
+                }
+            },
         }
         drain(
             &mut server,
@@ -300,6 +327,9 @@ pub fn protocol(steps: &[Step]) {
         }
     }
 }
+
+/// A whole tree, for comparisons.
+type TreeDump = Vec<crate::tree::DumpedNode>;
 
 /// Drains outputs, checking that they name live connections and nothing
 /// follows a Close; learns session ids and passwords from connect replies.
@@ -474,8 +504,11 @@ mod tests {
 
     fn random_steps(rng: &mut Rng, n: usize) -> Vec<Step> {
         (0..n)
-            .map(|_| match rng.next() % 10 {
+            .map(|_| match rng.next() % 12 {
                 0 => Step::Accept,
+                10 | 11 => Step::Snapshot {
+                    budget: rng.byte() % 8,
+                },
                 1 => Step::Bytes {
                     conn: rng.byte(),
                     bytes: (0..rng.next() % 40).map(|_| rng.byte()).collect(),

@@ -107,7 +107,7 @@ mod watch;
 
 pub use config::{Config, ConfigError};
 pub use error::ErrorCode;
-pub use server::{Recovered, RecoveryError, Server, Stats};
+pub use server::{Recovered, RecoveryError, Server, SnapshotProgress, Stats};
 pub use tree::Stat;
 
 use bytes::Bytes;

@@ -15,6 +15,22 @@ pub(crate) fn is_valid(path: &str) -> bool {
     if b.last() == Some(&b'/') {
         return false;
     }
+    // Fast path for the usual all-ASCII path: one pass over the bytes.
+    if b.is_ascii() {
+        let mut seg_start = 1;
+        for i in 1..=b.len() {
+            let c = b.get(i).copied().unwrap_or(b'/');
+            if c == b'/' {
+                match &b[seg_start..i] {
+                    b"" | b"." | b".." => return false,
+                    _ => seg_start = i + 1,
+                }
+            } else if c < 0x20 || c == 0x7f {
+                return false;
+            }
+        }
+        return true;
+    }
     for seg in path[1..].split('/') {
         if seg.is_empty() || seg == "." || seg == ".." {
             return false;

@@ -208,6 +208,23 @@ pub struct Server {
     current_is_write: bool,
     /// An operator asked for a snapshot (`csnp`).
     snapshot_requested: bool,
+    /// The snapshot being written, if any.
+    snap: Option<crate::storage::SnapshotWriter>,
+}
+
+/// What [`Server::snapshot_step`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotProgress {
+    /// No snapshot is under way.
+    Idle,
+    /// Bytes were appended; more will follow.
+    More,
+    /// The last bytes were appended: the snapshot of the state at `zxid` is
+    /// complete.
+    Done {
+        /// The zxid the snapshot stands for.
+        zxid: i64,
+    },
 }
 
 impl std::fmt::Debug for Server {
@@ -256,6 +273,7 @@ impl Server {
             next_reap,
             current_is_write: false,
             snapshot_requested: false,
+            snap: None,
         })
     }
 
@@ -337,11 +355,70 @@ impl Server {
         Ok((server, report))
     }
 
-    /// A snapshot of the whole state at the last ordered zxid (see
-    /// `storage` for the format). Every ordered write is included, so write
-    /// it only once the log is durable up to the returned zxid.
-    pub fn snapshot(&self) -> (i64, Vec<u8>) {
-        (self.db.last_zxid, crate::storage::encode_snapshot(&self.db))
+    /// A snapshot of the whole state at the last ordered zxid, in one go
+    /// (see `storage` for the format; tests and tools). Abandons a snapshot
+    /// under way. Every ordered write is included, so install it only once
+    /// the log is durable up to the returned zxid.
+    pub fn snapshot(&mut self) -> (i64, Vec<u8>) {
+        self.abort_snapshot();
+        let zxid = self.begin_snapshot();
+        let mut out = Vec::new();
+        while self.snapshot_step(&mut out, usize::MAX) == SnapshotProgress::More {}
+        (zxid, out)
+    }
+
+    /// Starts a snapshot of the state at the last ordered zxid (returned),
+    /// to be written piece by piece with [`Server::snapshot_step`] while the
+    /// server goes on serving: the snapshot shows the tree exactly as it was
+    /// at that zxid, whatever changes in between (each node the walk has not
+    /// reached yet is copied just before its first change). If one is under
+    /// way already, returns its zxid.
+    ///
+    /// The runtime must install the finished file (rename it into place)
+    /// only once the log is durable up to that zxid; starting when the log
+    /// is fully flushed makes that automatic.
+    pub fn begin_snapshot(&mut self) -> i64 {
+        if let Some(s) = &self.snap {
+            return s.zxid();
+        }
+        let w = crate::storage::SnapshotWriter::begin(&mut self.db);
+        let zxid = w.zxid();
+        self.snap = Some(w);
+        zxid
+    }
+
+    /// Appends the next part of the snapshot under way to `out`: about
+    /// `budget` bytes (at least one node). Call it between inputs (for
+    /// instance once per loop turn with a budget of a megabyte or so, a few
+    /// milliseconds of work) until it returns [`SnapshotProgress::Done`];
+    /// the concatenation of the parts is the snapshot file.
+    pub fn snapshot_step(&mut self, out: &mut Vec<u8>, budget: usize) -> SnapshotProgress {
+        let Some(w) = self.snap.as_mut() else {
+            return SnapshotProgress::Idle;
+        };
+        if !w.step(&mut self.db, out, budget) {
+            return SnapshotProgress::More;
+        }
+        let zxid = w.zxid();
+        self.snap = None;
+        SnapshotProgress::Done { zxid }
+    }
+
+    /// The whole tree, for the fuzzer's comparisons.
+    pub(crate) fn tree_dump(&self) -> Vec<crate::tree::DumpedNode> {
+        self.db.tree.dump()
+    }
+
+    /// The zxid of the snapshot under way, if any.
+    pub fn snapshot_in_progress(&self) -> Option<i64> {
+        self.snap.as_ref().map(|s| s.zxid())
+    }
+
+    /// Abandons the snapshot under way (for instance when its file cannot be
+    /// written); the runtime deletes what it wrote.
+    pub fn abort_snapshot(&mut self) {
+        self.snap = None;
+        self.db.tree.end_snapshot();
     }
 
     /// Whether an operator asked for a snapshot since the last call (the

@@ -177,7 +177,7 @@ pub fn scan_log(bytes: &[u8]) -> Result<LogScan, LogError> {
 /// Snapshot magic.
 pub const SNAP_MAGIC: &[u8; 4] = b"PKSN";
 /// Snapshot format version.
-pub const SNAP_VERSION: u32 = 1;
+pub const SNAP_VERSION: u32 = 2;
 
 /// Why a snapshot cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,18 +202,24 @@ impl std::fmt::Display for SnapshotError {
 
 impl std::error::Error for SnapshotError {}
 
-/// Serialises the whole state at its last zxid:
+/// Snapshot layout (version 2; version 1 lacked the sequence numbers and
+/// listed children in creation order instead):
 ///
 /// ```text
 /// "PKSN" | u32 version | i64 zxid
 /// u32 sessions | (i64 id, i32 timeout)*
-/// u32 acl lists | (acl vector)*                   each distinct list once
-/// u64 nodes | (path, data, u32 acl list index,
+/// u32 acl slots | (acl vector)*                   the interned lists; a free
+///                                                 slot is an empty vector
+/// u64 nodes | (path, i64 seq, data, u32 acl slot,
 ///              i64 czxid mzxid ctime mtime, i32 version cversion aversion,
 ///              i64 ephemeralOwner pzxid)*         parents first
 /// u32 crc32c of everything before
 /// ```
-pub(crate) fn encode_snapshot(db: &crate::txn::Database) -> Vec<u8> {
+///
+/// `seq` is the node's creation sequence number under its parent, which
+/// orders the children (the seed's creation-order listing and ZooKeeper's
+/// HashSet order both depend on it); siblings may come in any order.
+pub(crate) fn snapshot_header(db: &crate::txn::Database, nodes: u64) -> Vec<u8> {
     use crate::proto::records::encode_acls;
     use crate::proto::Writer;
     let mut w = Writer::new();
@@ -224,48 +230,115 @@ pub(crate) fn encode_snapshot(db: &crate::txn::Database) -> Vec<u8> {
     for (&id, &timeout) in &db.sessions {
         w.long(id).int(timeout);
     }
-    // ACL lists, numbered in order of first use.
-    let mut acl_index: hashbrown::HashMap<u32, u32> = hashbrown::HashMap::new();
-    let mut lists: Vec<u32> = Vec::new();
-    let mut count: u64 = 0;
-    db.tree.walk(|_, n| {
-        count += 1;
-        if !acl_index.contains_key(&n.acl) {
-            acl_index.insert(n.acl, lists.len() as u32);
-            lists.push(n.acl);
-        }
-    });
-    w.int(lists.len() as i32);
-    for r in &lists {
-        encode_acls(&mut w, db.tree.acls.get(*r));
+    let slots = db.tree.acls.slots();
+    w.int(slots.len() as i32);
+    for list in slots {
+        encode_acls(&mut w, list);
     }
-    w.long(count as i64);
-    db.tree.walk(|p, n| {
-        let s = crate::tree::StoredStat::of(n);
-        w.string(p)
-            .buffer(&n.data)
-            .int(acl_index.get(&n.acl).copied().unwrap_or(0) as i32)
-            .long(s.czxid)
-            .long(s.mzxid)
-            .long(s.ctime)
-            .long(s.mtime)
-            .int(s.version)
-            .int(s.cversion)
-            .int(s.aversion)
-            .long(s.ephemeral_owner)
-            .long(s.pzxid);
-    });
-    let mut out = w.finish().to_vec();
-    let crc = crc32c(&out);
-    out.extend_from_slice(&crc.to_be_bytes());
+    w.long(nodes as i64);
+    w.finish().to_vec()
+}
+
+/// A snapshot being written piece by piece while the tree keeps changing
+/// (the walk itself is the tree's: [`crate::tree::SnapTrack`]).
+#[derive(Debug)]
+pub(crate) struct SnapshotWriter {
+    zxid: i64,
+    /// CRC-32C of everything handed out so far.
+    crc: u32,
+    /// The header, until the first step hands it out.
+    header: Option<Vec<u8>>,
+}
+
+impl SnapshotWriter {
+    /// Starts a snapshot of `db` as it is now.
+    pub(crate) fn begin(db: &mut crate::txn::Database) -> Self {
+        db.tree.end_snapshot();
+        db.tree.begin_snapshot(db.last_zxid);
+        let nodes = db.tree.len() as u64;
+        Self {
+            zxid: db.last_zxid,
+            crc: 0,
+            header: Some(snapshot_header(db, nodes)),
+        }
+    }
+
+    /// The zxid the snapshot stands for.
+    pub(crate) fn zxid(&self) -> i64 {
+        self.zxid
+    }
+
+    /// Appends about `budget` bytes (at least one record) to `out`; true
+    /// when the snapshot is complete (checksum included).
+    pub(crate) fn step(
+        &mut self,
+        db: &mut crate::txn::Database,
+        out: &mut Vec<u8>,
+        budget: usize,
+    ) -> bool {
+        let start = out.len();
+        if let Some(h) = self.header.take() {
+            out.extend_from_slice(&h);
+        }
+        let mut finished = false;
+        while out.len() - start < budget || out.len() == start {
+            if !db.tree.snapshot_next(&mut |rec| snapshot_record(out, &rec)) {
+                finished = true;
+                break;
+            }
+        }
+        self.crc = crc32c_append(self.crc, &out[start..]);
+        if finished {
+            out.extend_from_slice(&self.crc.to_be_bytes());
+            // The walk visits exactly the nodes the tree had at `zxid`, the
+            // header's count (which the decoder checks).
+            if let Some(t) = db.tree.snapshot_track() {
+                debug_assert_eq!(t.recorded(), t.total(), "snapshot walk missed nodes");
+            }
+            db.tree.end_snapshot();
+        }
+        finished
+    }
+}
+
+/// The whole snapshot of `db` in one go.
+#[cfg(test)]
+pub(crate) fn encode_snapshot(db: &mut crate::txn::Database) -> Vec<u8> {
+    let mut w = SnapshotWriter::begin(db);
+    let mut out = Vec::new();
+    while !w.step(db, &mut out, usize::MAX) {}
     out
+}
+
+/// Appends one node record of a snapshot.
+pub(crate) fn snapshot_record(out: &mut Vec<u8>, rec: &crate::tree::SnapRecord<'_>) {
+    let s = &rec.stat;
+    out.reserve(rec.path.len() + rec.data.len() + 88);
+    out.extend_from_slice(&(rec.path.len() as i32).to_be_bytes());
+    out.extend_from_slice(rec.path.as_bytes());
+    out.extend_from_slice(&(rec.seq as i64).to_be_bytes());
+    out.extend_from_slice(&(rec.data.len() as i32).to_be_bytes());
+    out.extend_from_slice(rec.data);
+    out.extend_from_slice(&rec.acl.to_be_bytes());
+    for v in [s.czxid, s.mzxid, s.ctime, s.mtime] {
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+    for v in [s.version, s.cversion, s.aversion] {
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+    out.extend_from_slice(&s.ephemeral_owner.to_be_bytes());
+    out.extend_from_slice(&s.pzxid.to_be_bytes());
 }
 
 /// Reads a snapshot back. Never panics, whatever the bytes.
 pub(crate) fn decode_snapshot(bytes: &[u8]) -> Result<crate::txn::Database, SnapshotError> {
     use crate::proto::records::decode_acls;
     use crate::proto::Reader;
-    if bytes.len() < 12 || &bytes[..4] != SNAP_MAGIC || bytes[4..8] != SNAP_VERSION.to_be_bytes() {
+    if bytes.len() < 12 || &bytes[..4] != SNAP_MAGIC {
+        return Err(SnapshotError::BadHeader);
+    }
+    let version = u32::from_be_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
+    if version != 1 && version != SNAP_VERSION {
         return Err(SnapshotError::BadHeader);
     }
     let (body, tail) = bytes.split_at(bytes.len() - 4);
@@ -285,18 +358,28 @@ pub(crate) fn decode_snapshot(bytes: &[u8]) -> Result<crate::txn::Database, Snap
         db.sessions.insert(id, timeout);
     }
     let n = r.count("acl lists", 4).map_err(bad)?;
+    // Slot (or, in version 1, list) number → interned list; None for a free
+    // slot, which no node may name.
     let mut lists = Vec::with_capacity(n);
     for _ in 0..n {
         let list = decode_acls(&mut r).map_err(bad)?.unwrap_or_default();
-        lists.push(db.tree.acls.intern_list(&list));
+        lists.push((!list.is_empty()).then(|| db.tree.acls.intern_list(&list)));
     }
     let nodes = r.long("nodes").map_err(bad)?;
     if nodes < 0 || nodes as u64 > r.remaining() as u64 / 60 {
         return Err(SnapshotError::Malformed(format!("node count {nodes}")));
     }
-    for _ in 0..nodes {
-        let path = r.string("path").map_err(bad)?;
-        let data = r.bytes("data").map_err(bad)?;
+    db.tree.reserve(nodes as usize);
+    for i in 0..nodes {
+        let path = r.buffer("path").map_err(bad)?;
+        let path = std::str::from_utf8(path)
+            .map_err(|_| SnapshotError::Malformed(format!("path of node {i} is not UTF-8")))?;
+        let seq = if version == 1 {
+            i as u64
+        } else {
+            r.long("seq").map_err(bad)? as u64
+        };
+        let data = r.buffer("data").map_err(bad)?;
         let acl = r.int("acl").map_err(bad)?;
         let stat = crate::tree::StoredStat {
             czxid: r.long("czxid").map_err(bad)?,
@@ -311,9 +394,16 @@ pub(crate) fn decode_snapshot(bytes: &[u8]) -> Result<crate::txn::Database, Snap
         };
         let acl = usize::try_from(acl)
             .ok()
-            .and_then(|i| lists.get(i).copied())
+            .and_then(|i| lists.get(i).copied().flatten())
             .ok_or_else(|| SnapshotError::Malformed(format!("acl index {acl} of {path}")))?;
-        if !crate::path::is_valid(&path) || !db.tree.restore(&path, data, acl, &stat) {
+        let rec = crate::tree::SnapRecord {
+            path,
+            seq,
+            data,
+            acl,
+            stat,
+        };
+        if !crate::path::is_valid(path) || !db.tree.restore_record(rec) {
             return Err(SnapshotError::Malformed(format!(
                 "node {path:?} without parent"
             )));
@@ -323,7 +413,7 @@ pub(crate) fn decode_snapshot(bytes: &[u8]) -> Result<crate::txn::Database, Snap
         return Err(SnapshotError::Malformed("trailing bytes".into()));
     }
     // Drop the references the list table itself held.
-    for l in lists {
+    for l in lists.into_iter().flatten() {
         db.tree.acls.release(l);
     }
     // Parents come before children (checked above), so the tree and its
@@ -333,30 +423,12 @@ pub(crate) fn decode_snapshot(bytes: &[u8]) -> Result<crate::txn::Database, Snap
 
 /// CRC-32C (Castagnoli), the checksum of log records and snapshots.
 pub fn crc32c(data: &[u8]) -> u32 {
-    const TABLE: [u32; 256] = {
-        let mut t = [0u32; 256];
-        let mut i = 0;
-        while i < 256 {
-            let mut c = i as u32;
-            let mut k = 0;
-            while k < 8 {
-                c = if c & 1 != 0 {
-                    (c >> 1) ^ 0x82F6_3B78
-                } else {
-                    c >> 1
-                };
-                k += 1;
-            }
-            t[i] = c;
-            i += 1;
-        }
-        t
-    };
-    let mut crc = !0u32;
-    for &b in data {
-        crc = TABLE[((crc ^ b as u32) & 0xff) as usize] ^ (crc >> 8);
-    }
-    !crc
+    ::crc32c::crc32c(data)
+}
+
+/// Continues a CRC-32C: `crc32c_append(crc32c(a), b) == crc32c(a ++ b)`.
+pub fn crc32c_append(crc: u32, data: &[u8]) -> u32 {
+    ::crc32c::crc32c_append(crc, data)
 }
 
 #[cfg(test)]
@@ -439,27 +511,17 @@ mod tests {
                 version: 1,
             },
         );
-        let snap = encode_snapshot(&db);
-        let back = decode_snapshot(&snap).unwrap();
+        let snap = encode_snapshot(&mut db);
+        let mut back = decode_snapshot(&snap).unwrap();
         assert_eq!(back.last_zxid, db.last_zxid);
         assert_eq!(back.sessions, db.sessions);
         // Same nodes, same Stats, same children order, same ACLs.
-        let dump = |d: &Database| {
-            let mut v = Vec::new();
-            d.tree.walk(|p, n| {
-                v.push((
-                    p.to_string(),
-                    n.data.clone(),
-                    n.stat(),
-                    d.tree.acl_of(n).to_vec(),
-                    n.children.zookeeper_order().join(","),
-                ))
-            });
-            v
-        };
-        assert_eq!(dump(&back), dump(&db));
+        assert_eq!(back.tree.dump(), db.tree.dump());
+        assert_eq!(listings(&back), listings(&db));
         assert_eq!(back.tree.ephemerals_of(7), vec!["/a/c".to_string()]);
-        assert_eq!(encode_snapshot(&back), snap, "stable encoding");
+        let again = encode_snapshot(&mut back);
+        assert_eq!(again.len(), snap.len(), "same content");
+        assert_eq!(decode_snapshot(&again).unwrap().tree.dump(), db.tree.dump());
         // Every truncation and every bit flip is refused, never misread.
         for cut in 0..snap.len() {
             assert!(decode_snapshot(&snap[..cut]).is_err());
@@ -468,6 +530,124 @@ mod tests {
             let mut b = snap.clone();
             b[i] ^= 0x10;
             assert!(decode_snapshot(&b).is_err(), "flip at {i}");
+        }
+    }
+
+    use crate::txn::Database;
+
+    /// Every node's listing of its children in creation order. (ZooKeeper's
+    /// HashSet order also depends on how many children a node ever had at
+    /// once, which a restart forgets, in ZooKeeper as here.)
+    fn listings(db: &Database) -> Vec<(String, String)> {
+        db.tree
+            .dump()
+            .into_iter()
+            .map(|(p, ..)| {
+                let n = db.tree.get(&p).unwrap();
+                (p, n.children.creation_order().join(","))
+            })
+            .collect()
+    }
+
+    /// A snapshot written a few nodes at a time while creates, deletes
+    /// (also of nodes deleted and created again), setData and setACL keep
+    /// changing the tree restores exactly the tree as it was when the
+    /// snapshot started: every node, Stat, ACL and children order.
+    #[test]
+    fn snapshot_during_changes_is_the_tree_at_its_zxid() {
+        use crate::proto::records::{Acl, Id};
+        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let open: crate::proto::records::AclList = smallvec::smallvec![Acl::open()];
+        let other: crate::proto::records::AclList = smallvec::smallvec![Acl {
+            perms: 3,
+            id: Id {
+                scheme: "digest".into(),
+                id: "bob:x".into(),
+            },
+        }];
+        for round in 0..40 {
+            let mut db = Database::default();
+            let mut zxid = 0;
+            let mut paths: Vec<String> = Vec::new();
+            let op = |db: &mut Database, zxid: &mut i64, paths: &mut Vec<String>, r: u64| {
+                *zxid += 1;
+                let z = *zxid;
+                match r % 10 {
+                    0..=3 => {
+                        let parent = if paths.is_empty() || r % 3 == 0 {
+                            "/".to_string()
+                        } else {
+                            paths[(r / 10) as usize % paths.len()].clone()
+                        };
+                        let p = crate::tree::child_path(&parent, &format!("n{}", r % 50));
+                        let c = db.tree.get(&parent).map_or(0, |n| n.cversion) + 1;
+                        let acl = if r % 7 == 0 { &other } else { &open };
+                        let data = bytes::Bytes::from(format!("d{z}"));
+                        if db.tree.create(&p, data, acl, 0, c, z, z) {
+                            paths.push(p);
+                        }
+                    }
+                    4..=5 => {
+                        if !paths.is_empty() {
+                            let i = (r / 10) as usize % paths.len();
+                            let p = paths[i].clone();
+                            if db.tree.get(&p).is_some_and(|n| n.children.len() == 0) {
+                                db.tree.delete(&p, z);
+                                paths.swap_remove(i);
+                            }
+                        }
+                    }
+                    6..=8 => {
+                        if !paths.is_empty() {
+                            let p = &paths[(r / 10) as usize % paths.len()];
+                            let v = db.tree.get(p).map_or(0, |n| n.version) + 1;
+                            db.tree
+                                .set_data(p, bytes::Bytes::from(format!("s{z}")), v, z, z);
+                        }
+                    }
+                    _ => {
+                        if !paths.is_empty() {
+                            let p = &paths[(r / 10) as usize % paths.len()];
+                            let acl = if r % 2 == 0 { &other } else { &open };
+                            db.tree.set_acl(p, acl, (z % 100) as i32);
+                        }
+                    }
+                }
+                db.last_zxid = z;
+            };
+            for _ in 0..200 + round * 20 {
+                let r = next(1 << 40);
+                op(&mut db, &mut zxid, &mut paths, r);
+            }
+            let want = db.tree.dump();
+            let want_acls: Vec<_> = want.iter().map(|n| n.3.clone()).collect();
+            let want_listings = listings(&db);
+            let mut w = SnapshotWriter::begin(&mut db);
+            let mut out = Vec::new();
+            let budget = 1 + next(300) as usize;
+            while !w.step(&mut db, &mut out, budget) {
+                for _ in 0..next(6) {
+                    let r = next(1 << 40);
+                    op(&mut db, &mut zxid, &mut paths, r);
+                }
+            }
+            db.tree.check_invariants().unwrap();
+            let back = decode_snapshot(&out).unwrap_or_else(|e| panic!("round {round}: {e}"));
+            assert_eq!(back.tree.dump(), want, "round {round}");
+            let got_acls: Vec<_> = back.tree.dump().iter().map(|n| n.3.clone()).collect();
+            assert_eq!(got_acls, want_acls);
+            assert_eq!(listings(&back), want_listings, "round {round}");
+            back.tree.check_invariants().unwrap();
+            // The tree holds no snapshot state any more, and the ACL
+            // references taken for saved nodes were given back (checked by
+            // check_invariants above).
+            assert!(db.tree.snapshot_track().is_none());
         }
     }
 

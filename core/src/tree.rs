@@ -43,47 +43,79 @@ pub(crate) type AclRef = u32;
 
 /// The children of a node, in creation order, plus the table size Java's
 /// `HashSet` would have for them, so that listings come out in exactly the
-/// order Apache ZooKeeper's `HashSet<String>` iterates.
+/// order Apache ZooKeeper's `HashSet<String>` iterates. Most znodes are
+/// leaves, so the set lives behind a pointer that stays null until the
+/// first child (8 bytes per leaf instead of a whole table).
 #[derive(Debug, Default, Clone)]
-pub(crate) struct Children {
+pub(crate) struct Children(Option<Box<ChildSet>>);
+
+#[derive(Debug, Default, Clone)]
+struct ChildSet {
     /// name → insertion sequence number.
     names: HashMap<Box<str>, u64>,
     next_seq: u64,
-    /// Java HashMap table capacity (0 until the first child, then 8, doubling
-    /// when more than 3/4 full; it never shrinks).
+    /// Java HashMap table capacity (8 from the first child on, doubling
+    /// when more than 3/4 full; it never shrinks, so the set is kept once
+    /// allocated).
     java_cap: u32,
 }
 
 impl Children {
     pub(crate) fn len(&self) -> usize {
-        self.names.len()
+        self.0.as_ref().map_or(0, |c| c.names.len())
     }
 
     pub(crate) fn contains(&self, name: &str) -> bool {
-        self.names.contains_key(name)
+        self.0.as_ref().is_some_and(|c| c.names.contains_key(name))
     }
 
     fn insert(&mut self, name: &str) {
-        if self.names.contains_key(name) {
-            return;
+        let seq = self.0.as_ref().map_or(0, |c| c.next_seq);
+        self.insert_with_seq(name, seq);
+    }
+
+    /// Inserts `name` with a given creation sequence number (restoring a
+    /// snapshot, whose records carry it). Does nothing if it is present.
+    fn insert_with_seq(&mut self, name: &str, seq: u64) {
+        let c = self.0.get_or_insert_with(|| {
+            Box::new(ChildSet {
+                java_cap: 8,
+                ..ChildSet::default()
+            })
+        });
+        match c.names.entry_ref(name) {
+            hashbrown::hash_map::EntryRef::Occupied(_) => return,
+            hashbrown::hash_map::EntryRef::Vacant(v) => {
+                v.insert(seq);
+            }
         }
-        self.names.insert(name.into(), self.next_seq);
-        self.next_seq += 1;
-        if self.java_cap == 0 {
-            self.java_cap = 8;
-        }
-        while self.names.len() as u64 * 4 > self.java_cap as u64 * 3 {
-            self.java_cap = self.java_cap.saturating_mul(2);
+        c.next_seq = c.next_seq.max(seq.saturating_add(1));
+        while c.names.len() as u64 * 4 > c.java_cap as u64 * 3 {
+            c.java_cap = c.java_cap.saturating_mul(2);
         }
     }
 
     fn remove(&mut self, name: &str) {
-        self.names.remove(name);
+        if let Some(c) = self.0.as_mut() {
+            c.names.remove(name);
+        }
+    }
+
+    /// The creation sequence number of a child.
+    fn seq(&self, name: &str) -> Option<u64> {
+        self.0.as_ref()?.names.get(name).copied()
+    }
+
+    /// Every child with its creation sequence number, in no useful order.
+    fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.0
+            .iter()
+            .flat_map(|c| c.names.iter().map(|(k, &s)| (&**k, s)))
     }
 
     /// Children in creation order.
     pub(crate) fn creation_order(&self) -> Vec<&str> {
-        let mut v: Vec<(&str, u64)> = self.names.iter().map(|(k, &s)| (&**k, s)).collect();
+        let mut v: Vec<(&str, u64)> = self.iter().collect();
         v.sort_unstable_by_key(|&(_, s)| s);
         v.into_iter().map(|(k, _)| k).collect()
     }
@@ -92,13 +124,12 @@ impl Children {
     /// iteration order (bucket by the spread `String.hashCode`, then
     /// insertion order within a bucket).
     pub(crate) fn zookeeper_order(&self) -> Vec<&str> {
-        let mask = self.java_cap.max(1) - 1;
+        let mask = self.0.as_ref().map_or(1, |c| c.java_cap.max(1)) - 1;
         let mut v: Vec<(u32, u64, &str)> = self
-            .names
             .iter()
-            .map(|(k, &s)| {
+            .map(|(k, s)| {
                 let h = java_string_hash(k) as u32;
-                ((h ^ (h >> 16)) & mask, s, &**k)
+                ((h ^ (h >> 16)) & mask, s, k)
             })
             .collect();
         v.sort_unstable();
@@ -126,6 +157,9 @@ pub(crate) struct Node {
     pub(crate) aversion: i32,
     pub(crate) ephemeral_owner: i64,
     pub(crate) pzxid: i64,
+    /// The number of the snapshot that has recorded (or preserved) this
+    /// node; see [`SnapTrack`].
+    snap_epoch: u32,
     pub(crate) children: Children,
 }
 
@@ -143,6 +177,7 @@ impl Node {
             aversion: 0,
             ephemeral_owner,
             pzxid: zxid,
+            snap_epoch: 0,
             children: Children::default(),
         }
     }
@@ -275,6 +310,12 @@ impl AclCache {
         }
     }
 
+    /// Every slot's list, in slot order (a free slot's list is empty): what
+    /// a snapshot stores, so that nodes can name their list by slot.
+    pub(crate) fn slots(&self) -> Vec<&[Acl]> {
+        self.lists.iter().map(|(l, _)| &l[..]).collect()
+    }
+
     pub(crate) fn get(&self, r: AclRef) -> &[Acl] {
         self.lists.get(r as usize).map_or(&[], |e| &e.0)
     }
@@ -289,7 +330,9 @@ impl AclCache {
 /// The tree of znodes.
 #[derive(Debug)]
 pub(crate) struct DataTree {
-    nodes: HashMap<Box<str>, Node>,
+    /// path → node. Nodes are boxed so the table stays small (a pointer
+    /// per slot) however large a node is.
+    nodes: HashMap<Box<str>, Box<Node>>,
     pub(crate) acls: AclCache,
     /// session id → its ephemeral paths (sorted, so closing a session deletes
     /// them in a deterministic order).
@@ -300,6 +343,11 @@ pub(crate) struct DataTree {
     quota_paths: BTreeSet<String>,
     /// Total bytes of paths and data, for `mntr`'s approximate_data_size.
     data_size: u64,
+    /// The snapshot being written, if any (see [`SnapTrack`]).
+    snap: Option<SnapTrack>,
+    /// Snapshots started so far (each one's number marks the nodes it has
+    /// recorded).
+    snap_epochs: u32,
 }
 
 impl Default for DataTree {
@@ -320,6 +368,8 @@ impl DataTree {
             special: BTreeSet::new(),
             quota_paths: BTreeSet::new(),
             data_size: 0,
+            snap: None,
+            snap_epochs: 0,
         };
         let open: AclList = smallvec::smallvec![Acl::open()];
         let read_only: AclList = smallvec::smallvec![Acl {
@@ -335,7 +385,7 @@ impl DataTree {
             let mut n = Node::new(Bytes::new(), acl, 0, 0, 0);
             n.pzxid = 0;
             t.data_size += p.len() as u64;
-            t.nodes.insert(p.into(), n);
+            t.nodes.insert(p.into(), Box::new(n));
         }
         // ZooKeeper sets /zookeeper/config's ACL with setACL(..., -1), which
         // stores aversion -1.
@@ -356,7 +406,7 @@ impl DataTree {
 
     /// The node at `path` (`""` is the root, as in ZooKeeper).
     pub(crate) fn get(&self, path: &str) -> Option<&Node> {
-        self.nodes.get(path::normalize(path))
+        self.nodes.get(path::normalize(path)).map(|n| &**n)
     }
 
     /// Number of znodes.
@@ -453,22 +503,6 @@ impl DataTree {
         count
     }
 
-    /// Every node, parents before children and children in creation order
-    /// (the order a snapshot stores them in, so a restore rebuilds the same
-    /// creation order).
-    pub(crate) fn walk(&self, mut f: impl FnMut(&str, &Node)) {
-        let mut stack = vec!["/".to_string()];
-        while let Some(p) = stack.pop() {
-            let Some(n) = self.nodes.get(p.as_str()) else {
-                continue;
-            };
-            f(&p, n);
-            for c in n.children.creation_order().into_iter().rev() {
-                stack.push(child_path(&p, c));
-            }
-        }
-    }
-
     /// Puts a node back from a snapshot with exactly its stored metadata
     /// (the parent's Stat is not touched). The four system nodes of a fresh
     /// tree are overwritten in place. Returns false when the parent is
@@ -483,6 +517,7 @@ impl DataTree {
     ) -> bool {
         // The caller interned the list once; each node holds a reference.
         self.acls.retain(acl_ref);
+        self.preserve(path);
         if let Some(n) = self.nodes.get_mut(path) {
             let old = std::mem::replace(&mut n.acl, acl_ref);
             self.data_size = self.data_size.saturating_sub(n.data.len() as u64) + data.len() as u64;
@@ -505,7 +540,7 @@ impl DataTree {
         self.data_size += (path.len() + n.data.len()) as u64;
         let owner = n.ephemeral_owner;
         let is_limits = path::name(path) == quota::LIMITS;
-        self.nodes.insert(path.into(), n);
+        self.nodes.insert(path.into(), Box::new(n));
         if owner != 0 && !is_special_owner(owner) {
             self.ephemerals
                 .entry(owner)
@@ -543,6 +578,7 @@ impl DataTree {
             return false;
         }
         let name = path::name(path);
+        self.preserve(parent_path);
         if let Some(parent) = self.nodes.get_mut(parent_path) {
             if parent_cversion > parent.cversion {
                 parent.cversion = parent_cversion;
@@ -554,7 +590,7 @@ impl DataTree {
         self.data_size += (path.len() + data.len()) as u64;
         self.nodes.insert(
             path.into(),
-            Node::new(data, acl, zxid, time, ephemeral_owner),
+            Box::new(Node::new(data, acl, zxid, time, ephemeral_owner)),
         );
         if ephemeral_owner != 0 && !is_special_owner(ephemeral_owner) {
             self.ephemerals
@@ -578,6 +614,8 @@ impl DataTree {
         if path::is_special(path) || !self.nodes.contains_key(path) {
             return false;
         }
+        self.preserve_deleted(path, parent_path);
+        self.preserve(parent_path);
         let Some(node) = self.nodes.remove(path) else {
             return false;
         };
@@ -628,6 +666,7 @@ impl DataTree {
         zxid: i64,
         time: i64,
     ) -> Option<Stat> {
+        self.preserve(path::normalize(path));
         let n = self.nodes.get_mut(path::normalize(path))?;
         self.data_size = self.data_size.saturating_sub(n.data.len() as u64) + data.len() as u64;
         let diff = data.len() as i64 - n.data.len() as i64;
@@ -713,6 +752,7 @@ impl DataTree {
     /// Changes a node's data without a version or zxid change, as
     /// ZooKeeper updates stats nodes.
     fn replace_data_in_place(&mut self, path: &str, data: Vec<u8>) {
+        self.preserve(path);
         if let Some(n) = self.nodes.get_mut(path) {
             self.data_size = self.data_size.saturating_sub(n.data.len() as u64) + data.len() as u64;
             n.data = Bytes::from(data);
@@ -744,6 +784,7 @@ impl DataTree {
     /// Replaces a node's ACL and sets its aversion.
     pub(crate) fn set_acl(&mut self, path: &str, acl: &AclList, aversion: i32) -> Option<Stat> {
         let new = self.acls.intern(acl);
+        self.preserve(path::normalize(path));
         let Some(n) = self.nodes.get_mut(path::normalize(path)) else {
             self.acls.release(new);
             return None;
@@ -757,6 +798,27 @@ impl DataTree {
 
     /// Checks the tree's invariants; used by tests and the fuzzer.
     pub(crate) fn check_invariants(&self) -> Result<(), String> {
+        // Every ACL list is referenced exactly as often as its count says:
+        // once per node, once per node image a snapshot under way holds.
+        let mut refs = vec![0u64; self.acls.lists.len()];
+        let images = self
+            .snap
+            .iter()
+            .flat_map(|s| s.preserved.values().map(|i| i.acl));
+        for r in self.nodes.values().map(|n| n.acl).chain(images) {
+            match refs.get_mut(r as usize) {
+                Some(c) => *c += 1,
+                None => return Err(format!("ACL reference {r} out of range")),
+            }
+        }
+        for (i, (list, count)) in self.acls.lists.iter().enumerate() {
+            if refs[i] != *count {
+                return Err(format!("ACL list {i} counted {count}, used {}", refs[i]));
+            }
+            if *count > 0 && self.acls.by_list.get(list) != Some(&(i as AclRef)) {
+                return Err(format!("ACL list {i} not indexed"));
+            }
+        }
         for (p, n) in &self.nodes {
             if &**p != "/" {
                 let parent = path::normalize(path::parent(p).unwrap_or(""));
@@ -785,6 +847,350 @@ impl DataTree {
         }
         Ok(())
     }
+}
+
+// ----- snapshots taken while the tree keeps changing -----
+
+/// A node as it was when a snapshot started, saved just before its first
+/// change after that point.
+#[derive(Debug)]
+struct Image {
+    data: Bytes,
+    /// A reference held on the list until the image is written.
+    acl: AclRef,
+    stat: StoredStat,
+    /// Its creation sequence number under its parent, when the node was
+    /// deleted (and so may come back under a new number).
+    seq: Option<u64>,
+}
+
+/// One node of a snapshot, handed to the encoder.
+#[derive(Debug)]
+pub(crate) struct SnapRecord<'a> {
+    pub(crate) path: &'a str,
+    /// Creation sequence number under its parent (orders the children).
+    pub(crate) seq: u64,
+    pub(crate) data: &'a [u8],
+    pub(crate) acl: AclRef,
+    pub(crate) stat: StoredStat,
+}
+
+/// The children of one recorded node still to be visited, copied into one
+/// buffer when the node was recorded.
+#[derive(Debug)]
+struct Frame {
+    parent: String,
+    names: String,
+    /// (start, end) in `names`, and the creation sequence number.
+    entries: Vec<(u32, u32, u64)>,
+    next: usize,
+}
+
+/// A snapshot of the tree as it was at zxid `zxid`, written a few thousand
+/// nodes at a time while requests keep changing the tree.
+///
+/// The walk is depth-first from the root, parents before children. Any node
+/// the walk has not reached yet is saved (an [`Image`]) just before its first
+/// change, so the walk records it as it was; nodes created after `zxid`
+/// (czxid > zxid) are never recorded, and children deleted before the walk
+/// reached their parent are remembered under the parent. A node is marked
+/// with the snapshot's `epoch` once recorded or saved, so each node costs at
+/// most one copy of its metadata per snapshot, however often it changes.
+#[derive(Debug)]
+pub(crate) struct SnapTrack {
+    epoch: u32,
+    zxid: i64,
+    preserved: HashMap<Box<str>, Image>,
+    /// parent → children (sequence number, name) deleted after `zxid` and
+    /// before the walk listed the parent's children.
+    removed: HashMap<Box<str>, Vec<(u64, Box<str>)>>,
+    stack: Vec<Frame>,
+    root_done: bool,
+    /// Nodes the tree had at `zxid`, and nodes recorded so far.
+    total: u64,
+    recorded: u64,
+}
+
+impl SnapTrack {
+    /// Number of nodes the snapshot holds.
+    pub(crate) fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// Number of nodes recorded so far.
+    pub(crate) fn recorded(&self) -> u64 {
+        self.recorded
+    }
+}
+
+impl DataTree {
+    /// Starts a snapshot of the tree as it is now (the state after `zxid`).
+    /// Returns false when one is already under way.
+    pub(crate) fn begin_snapshot(&mut self, zxid: i64) -> bool {
+        if self.snap.is_some() {
+            return false;
+        }
+        self.snap_epochs = self.snap_epochs.wrapping_add(1).max(1);
+        self.snap = Some(SnapTrack {
+            epoch: self.snap_epochs,
+            zxid,
+            preserved: HashMap::new(),
+            removed: HashMap::new(),
+            stack: Vec::new(),
+            root_done: false,
+            total: self.nodes.len() as u64,
+            recorded: 0,
+        });
+        true
+    }
+
+    /// The snapshot under way.
+    pub(crate) fn snapshot_track(&self) -> Option<&SnapTrack> {
+        self.snap.as_ref()
+    }
+
+    /// Drops the snapshot under way (finished or abandoned), releasing what
+    /// it held.
+    pub(crate) fn end_snapshot(&mut self) {
+        if let Some(s) = self.snap.take() {
+            for (_, img) in s.preserved {
+                self.acls.release(img.acl);
+            }
+        }
+    }
+
+    /// Saves the node at `path` for the snapshot under way, if the walk has
+    /// not recorded it yet and this is its first change.
+    fn preserve(&mut self, path: &str) {
+        let Some(s) = self.snap.as_mut() else {
+            return;
+        };
+        let Some(n) = self.nodes.get_mut(path) else {
+            return;
+        };
+        if n.snap_epoch == s.epoch || n.czxid > s.zxid {
+            return;
+        }
+        n.snap_epoch = s.epoch;
+        self.acls.retain(n.acl);
+        s.preserved.insert(
+            path.into(),
+            Image {
+                data: n.data.clone(),
+                acl: n.acl,
+                stat: StoredStat::of(n),
+                seq: None,
+            },
+        );
+    }
+
+    /// Before `path` is deleted: save it for the snapshot under way (with
+    /// its sequence number) and remember it under its parent, unless the
+    /// walk has recorded it already or it is newer than the snapshot.
+    fn preserve_deleted(&mut self, path: &str, parent_path: &str) {
+        let Some(s) = self.snap.as_ref() else {
+            return;
+        };
+        let Some(n) = self.nodes.get(path) else {
+            return;
+        };
+        // Recorded already: marked, and no saved image waiting.
+        if n.czxid > s.zxid || (n.snap_epoch == s.epoch && !s.preserved.contains_key(path)) {
+            return;
+        }
+        let name = path::name(path);
+        let seq = self
+            .nodes
+            .get(parent_path)
+            .and_then(|p| p.children.seq(name))
+            .unwrap_or(0);
+        self.preserve(path);
+        if let Some(s) = self.snap.as_mut() {
+            if let Some(img) = s.preserved.get_mut(path) {
+                img.seq = Some(seq);
+            }
+            s.removed
+                .entry(parent_path.into())
+                .or_default()
+                .push((seq, name.into()));
+        }
+    }
+
+    /// Records the next node of the snapshot under way with `f`. Returns
+    /// false when every node has been recorded (or none is under way).
+    pub(crate) fn snapshot_next(&mut self, f: &mut impl FnMut(SnapRecord<'_>)) -> bool {
+        let Some(s) = self.snap.as_mut() else {
+            return false;
+        };
+        let (path, seq) = if !s.root_done {
+            s.root_done = true;
+            ("/".to_string(), 0)
+        } else {
+            loop {
+                let Some(frame) = s.stack.last_mut() else {
+                    return false;
+                };
+                let Some(&(a, b, seq)) = frame.entries.get(frame.next) else {
+                    s.stack.pop();
+                    continue;
+                };
+                frame.next += 1;
+                let name = frame.names.get(a as usize..b as usize).unwrap_or("");
+                let path = child_path(&frame.parent, name);
+                if s.preserved.contains_key(path.as_str()) {
+                    break (path, seq);
+                }
+                match self.nodes.get(path.as_str()) {
+                    Some(n) if n.czxid <= s.zxid && n.snap_epoch != s.epoch => break (path, seq),
+                    _ => continue,
+                }
+            }
+        };
+        // Record the node: its saved image, or the node itself.
+        if let Some(img) = s.preserved.remove(path.as_str()) {
+            f(SnapRecord {
+                path: &path,
+                seq: img.seq.unwrap_or(seq),
+                data: &img.data,
+                acl: img.acl,
+                stat: img.stat,
+            });
+            self.acls.release(img.acl);
+        } else if let Some(n) = self.nodes.get_mut(path.as_str()) {
+            n.snap_epoch = s.epoch;
+            f(SnapRecord {
+                path: &path,
+                seq,
+                data: &n.data,
+                acl: n.acl,
+                stat: StoredStat::of(n),
+            });
+        }
+        s.recorded += 1;
+        // Its children as they were: the current ones that existed then
+        // (a node now at this path that is newer than the snapshot has only
+        // newer children), plus those deleted since.
+        let mut frame = Frame {
+            parent: path,
+            names: String::new(),
+            entries: Vec::new(),
+            next: 0,
+        };
+        let current = self
+            .nodes
+            .get(frame.parent.as_str())
+            .filter(|n| n.czxid <= s.zxid);
+        if let Some(n) = current {
+            frame.entries.reserve(n.children.len());
+            for (name, seq) in n.children.iter() {
+                push_entry(&mut frame, name, seq);
+            }
+        }
+        if let Some(gone) = s.removed.remove(frame.parent.as_str()) {
+            for (seq, name) in gone {
+                push_entry(&mut frame, &name, seq);
+            }
+        }
+        if !frame.entries.is_empty() {
+            s.stack.push(frame);
+        }
+        true
+    }
+
+    /// Puts a node back from a snapshot record: its parent must be there
+    /// already. The four system nodes of a fresh tree are overwritten in
+    /// place. Returns false when the parent is missing (a damaged snapshot).
+    pub(crate) fn restore_record(&mut self, rec: SnapRecord<'_>) -> bool {
+        let (parent_path, name) = match rec.path.rfind('/') {
+            Some(i) => (path::normalize(&rec.path[..i]), &rec.path[i + 1..]),
+            None => return false,
+        };
+        if rec.path == "/" {
+            return self.restore(
+                rec.path,
+                Bytes::copy_from_slice(rec.data),
+                rec.acl,
+                &rec.stat,
+            );
+        }
+        let Some(parent) = self.nodes.get_mut(parent_path) else {
+            return false;
+        };
+        parent.children.insert_with_seq(name, rec.seq);
+        let owner = rec.stat.ephemeral_owner;
+        match self.nodes.entry_ref(rec.path) {
+            hashbrown::hash_map::EntryRef::Occupied(_) => {
+                return self.restore(
+                    rec.path,
+                    Bytes::copy_from_slice(rec.data),
+                    rec.acl,
+                    &rec.stat,
+                );
+            }
+            hashbrown::hash_map::EntryRef::Vacant(v) => {
+                let mut n = Node::new(Bytes::copy_from_slice(rec.data), rec.acl, 0, 0, 0);
+                rec.stat.apply_to(&mut n);
+                v.insert(Box::new(n));
+            }
+        }
+        self.acls.retain(rec.acl);
+        self.data_size += (rec.path.len() + rec.data.len()) as u64;
+        if owner != 0 {
+            if is_special_owner(owner) {
+                self.special.insert(rec.path.into());
+            } else {
+                self.ephemerals
+                    .entry(owner)
+                    .or_default()
+                    .insert(rec.path.into());
+            }
+        }
+        if name == quota::LIMITS {
+            if let Some(qp) = parent_path.strip_prefix(quota::QUOTA_ROOT) {
+                self.quota_paths.insert(qp.to_string());
+            }
+        }
+        true
+    }
+
+    /// Makes room for `n` more nodes (restoring a snapshot).
+    pub(crate) fn reserve(&mut self, n: usize) {
+        self.nodes.reserve(n);
+    }
+
+    /// Every node with its sequence number, sorted by path, for tests and
+    /// the fuzzer comparing trees.
+    pub(crate) fn dump(&self) -> Vec<DumpedNode> {
+        let mut out = Vec::new();
+        let mut stack = vec![("/".to_string(), 0)];
+        while let Some((p, seq)) = stack.pop() {
+            let Some(n) = self.nodes.get(p.as_str()) else {
+                continue;
+            };
+            out.push((
+                p.clone(),
+                seq,
+                n.data.clone(),
+                self.acl_of(n).to_vec(),
+                StoredStat::of(n),
+            ));
+            for (c, s) in n.children.iter() {
+                stack.push((child_path(&p, c), s));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+}
+
+/// A node as [`DataTree::dump`] lists it: path, sequence number, data, ACL
+/// and stored Stat.
+pub(crate) type DumpedNode = (String, u64, Bytes, Vec<Acl>, StoredStat);
+
+fn push_entry(frame: &mut Frame, name: &str, seq: u64) {
+    let a = frame.names.len() as u32;
+    frame.names.push_str(name);
+    frame.entries.push((a, frame.names.len() as u32, seq));
 }
 
 /// Container and TTL nodes keep their type in ephemeralOwner (top bits);

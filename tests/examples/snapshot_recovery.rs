@@ -15,6 +15,20 @@ fn frame(body: &[u8]) -> Vec<u8> {
 }
 
 fn main() {
+    // `snapshot_recovery recover FILE`: only recover from a snapshot file
+    // (written by a run with SNAPSHOT_OUT=FILE), e.g. under a profiler.
+    if std::env::args().nth(1).as_deref() == Some("recover") {
+        let bytes = std::fs::read(std::env::args().nth(2).expect("FILE")).unwrap();
+        let t = Instant::now();
+        let (_server, r) =
+            Server::recover(Config::default(), Instant::now(), 0, Some(&bytes), &[]).unwrap();
+        println!(
+            "recover from snapshot: {:.0} ms ({} znodes)",
+            t.elapsed().as_secs_f64() * 1e3,
+            r.znodes
+        );
+        return;
+    }
     let n: usize = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
@@ -93,6 +107,67 @@ fn main() {
         t.elapsed().as_secs_f64() * 1e3,
         snap.len() >> 20
     );
+    // As the runtimes take it: 1 MiB per loop turn, with requests (here 50
+    // setData and 10 creates) served between the pieces.
+    let t = Instant::now();
+    server.begin_snapshot();
+    let (mut longest, mut pieces, mut chunked) = (0f64, 0, Vec::new());
+    let mut xid = n as i32 + 10;
+    loop {
+        let step = Instant::now();
+        let mut piece = Vec::with_capacity(1 << 20);
+        let p = server.snapshot_step(&mut piece, 1 << 20);
+        longest = longest.max(step.elapsed().as_secs_f64());
+        pieces += 1;
+        chunked.extend_from_slice(&piece);
+        if p != pookeeper_core::SnapshotProgress::More {
+            break;
+        }
+        let mut batch = Vec::new();
+        for k in 0..60 {
+            xid += 1;
+            let mut b = Vec::new();
+            b.extend_from_slice(&xid.to_be_bytes());
+            let path = format!("/d{}/n{}", k % 1000, 1000 + pieces * 1000 + k);
+            if k < 50 {
+                b.extend_from_slice(&5i32.to_be_bytes());
+                b.extend_from_slice(&(path.len() as i32).to_be_bytes());
+                b.extend_from_slice(path.as_bytes());
+                b.extend_from_slice(&3i32.to_be_bytes());
+                b.extend_from_slice(b"new");
+                b.extend_from_slice(&(-1i32).to_be_bytes());
+            } else {
+                let path = format!("{path}-new");
+                b.extend_from_slice(&1i32.to_be_bytes());
+                b.extend_from_slice(&(path.len() as i32).to_be_bytes());
+                b.extend_from_slice(path.as_bytes());
+                b.extend_from_slice(&0i32.to_be_bytes());
+                b.extend_from_slice(&1i32.to_be_bytes());
+                b.extend_from_slice(&31i32.to_be_bytes());
+                for part in ["world", "anyone"] {
+                    b.extend_from_slice(&(part.len() as i32).to_be_bytes());
+                    b.extend_from_slice(part.as_bytes());
+                }
+                b.extend_from_slice(&0i32.to_be_bytes());
+            }
+            batch.extend_from_slice(&frame(&b));
+        }
+        drive(&mut server, &batch, &mut log);
+    }
+    println!(
+        "  snapshot in 1 MiB pieces:    {:>8.0} ms, {pieces} pieces with writes between, longest piece {:.1} ms",
+        t.elapsed().as_secs_f64() * 1e3,
+        longest * 1e3
+    );
+    let (_, r) = Server::recover(Config::default(), now, 0, Some(&chunked), &[]).unwrap();
+    assert_eq!(
+        r.znodes,
+        n + 4,
+        "the chunked snapshot holds the tree at its start"
+    );
+    if let Ok(path) = std::env::var("SNAPSHOT_OUT") {
+        std::fs::write(&path, &snap).unwrap();
+    }
     let t = Instant::now();
     let (s, r) = Server::recover(Config::default(), now, 0, Some(&snap), &[]).unwrap();
     println!(
@@ -102,7 +177,7 @@ fn main() {
     );
     drop(s);
     let t = Instant::now();
-    let (_, r) = Server::recover(Config::default(), now, 0, None, &[&log]).unwrap();
+    let (_s, r) = Server::recover(Config::default(), now, 0, None, &[&log]).unwrap();
     println!(
         "  recover from the log alone:  {:>8.0} ms ({} txns, {} MB of log)",
         t.elapsed().as_secs_f64() * 1e3,

@@ -116,8 +116,7 @@ async fn run(settings: Settings) -> std::io::Result<()> {
     let mut fds_checked = Instant::now() - Duration::from_secs(2);
     loop {
         let wait = driver
-            .server
-            .poll_timeout()
+            .poll_timeout(Instant::now())
             .map(|t| t.saturating_duration_since(Instant::now()));
         let event = match wait {
             Some(d) => async_std::future::timeout(d, inbox.recv()).await.ok(),

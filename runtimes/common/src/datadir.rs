@@ -113,6 +113,15 @@ pub fn open(settings: &Settings, now: Instant, wall_ms: i64) -> io::Result<(Serv
     );
     fs::create_dir_all(&snap_dir)?;
     fs::create_dir_all(&log_dir)?;
+    // A snapshot that was being written when the server stopped.
+    for entry in fs::read_dir(&snap_dir)?.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(".snapshot.") && name.ends_with(".tmp") {
+            info!("removing unfinished snapshot {}", entry.path().display());
+            let _ = fs::remove_file(entry.path());
+        }
+    }
     let started = Instant::now();
     let logs = list(&log_dir, "log")?;
     let log_bytes: Vec<Vec<u8>> = logs
@@ -206,6 +215,138 @@ pub struct DiskLog {
     snap_count: i64,
     /// `autopurge.snapRetainCount` when `autopurge.purgeInterval` > 0.
     purge_retain: Option<usize>,
+    /// The snapshot being written.
+    snap_job: Option<SnapJob>,
+}
+
+/// How much of a snapshot is encoded per loop turn.
+const SNAP_CHUNK: usize = 1 << 20;
+
+/// A snapshot on its way to disk: the loop encodes it chunk by chunk, a
+/// thread writes the chunks to a temporary file and puts it in place.
+#[derive(Debug)]
+struct SnapJob {
+    zxid: i64,
+    path: PathBuf,
+    started: Instant,
+    bytes: u64,
+    /// None once the last chunk is sent (the writer then syncs and renames).
+    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    /// A chunk the writer could not take yet (it is behind).
+    waiting: Option<Vec<u8>>,
+    writer: std::thread::JoinHandle<io::Result<()>>,
+}
+
+impl SnapJob {
+    fn start(snap_dir: &Path, zxid: i64) -> io::Result<Self> {
+        let tmp = snap_dir.join(format!(".snapshot.{zxid:016x}.tmp"));
+        let path = snap_dir.join(format!("snapshot.{zxid:016x}"));
+        let mut file = File::create(&tmp)?;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+        let (dir, dest) = (snap_dir.to_path_buf(), path.clone());
+        let writer = std::thread::Builder::new()
+            .name("snapshot-writer".into())
+            .spawn(move || -> io::Result<()> {
+                let written = (|| {
+                    let mut complete = false;
+                    for chunk in rx {
+                        // An empty chunk marks the end of a complete snapshot.
+                        if chunk.is_empty() {
+                            complete = true;
+                            break;
+                        }
+                        file.write_all(&chunk)?;
+                    }
+                    if !complete {
+                        return Err(io::Error::other("snapshot abandoned"));
+                    }
+                    file.sync_all()?;
+                    fs::rename(&tmp, &dest)?;
+                    sync_dir(&dir)
+                })();
+                if written.is_err() {
+                    let _ = fs::remove_file(&tmp);
+                }
+                written
+            })?;
+        info!("snapshot of zxid {zxid:#x} started");
+        Ok(Self {
+            zxid,
+            path,
+            started: Instant::now(),
+            bytes: 0,
+            tx: Some(tx),
+            waiting: None,
+            writer,
+        })
+    }
+
+    fn encoding(&self) -> bool {
+        self.tx.is_some()
+    }
+
+    fn written(&self) -> bool {
+        self.writer.is_finished()
+    }
+
+    /// Encodes and hands over the next chunk, unless the writer is behind.
+    fn feed(&mut self, server: &mut Server) -> io::Result<()> {
+        use std::sync::mpsc::TrySendError;
+        let Some(tx) = &self.tx else {
+            return Ok(());
+        };
+        let chunk = match self.waiting.take() {
+            Some(c) => c,
+            None => {
+                let mut c = Vec::with_capacity(SNAP_CHUNK + 4096);
+                let done = match server.snapshot_step(&mut c, SNAP_CHUNK) {
+                    pookeeper_core::SnapshotProgress::More => false,
+                    pookeeper_core::SnapshotProgress::Done { .. } => true,
+                    pookeeper_core::SnapshotProgress::Idle => {
+                        return Err(io::Error::other("snapshot abandoned by the server"))
+                    }
+                };
+                self.bytes += c.len() as u64;
+                if done {
+                    // The final chunk, then the end marker; both may block
+                    // briefly if the writer is behind (once per snapshot).
+                    let lost = || io::Error::other("snapshot writer stopped");
+                    tx.send(c).map_err(|_| lost())?;
+                    tx.send(Vec::new()).map_err(|_| lost())?;
+                    self.tx = None;
+                    return Ok(());
+                }
+                c
+            }
+        };
+        match tx.try_send(chunk) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(c)) => {
+                self.waiting = Some(c);
+                Ok(())
+            }
+            Err(TrySendError::Disconnected(_)) => Err(io::Error::other("snapshot writer stopped")),
+        }
+    }
+
+    /// Waits for the writer and reports.
+    fn finish(self) -> (i64, io::Result<u64>) {
+        drop(self.tx);
+        let result = match self.writer.join() {
+            Ok(r) => r,
+            Err(_) => Err(io::Error::other("snapshot writer panicked")),
+        };
+        match &result {
+            Ok(()) => info!(
+                "snapshot {} written: {} bytes in {} ms",
+                self.path.display(),
+                self.bytes,
+                self.started.elapsed().as_millis()
+            ),
+            Err(e) => warn!("snapshot of zxid {:#x} failed: {e}", self.zxid),
+        }
+        (self.zxid, result.map(|()| self.bytes))
+    }
 }
 
 impl DiskLog {
@@ -277,6 +418,7 @@ impl DiskLog {
             snap_count: settings.snap_count as i64,
             purge_retain: (settings.purge_interval_hours > 0)
                 .then_some(settings.snap_retain_count.max(3)),
+            snap_job: None,
         }
     }
 
@@ -294,37 +436,78 @@ impl DiskLog {
         self.pending.is_some()
     }
 
-    /// Writes a snapshot of `server` when `snapCount` transactions were
-    /// logged since the last one: temporary file, fsync, rename, directory
-    /// fsync; then starts a new log segment.
-    pub fn maybe_snapshot(&mut self, server: &Server, forced: bool) -> io::Result<()> {
-        let due = self.last_durable - self.last_snapshot >= self.snap_count;
-        if !(due || forced) || !self.buf.is_empty() || self.pending.is_some() {
+    /// Snapshot work for one loop turn. Starts a snapshot when `snapCount`
+    /// transactions were logged since the last one (or `forced`) and the
+    /// log is fully written, so the snapshot's zxid is durable; then, turn
+    /// by turn, encodes about a megabyte of it and hands it to a writer
+    /// thread (temporary file, fsync, rename, directory fsync), so requests
+    /// are never held up for more than a few milliseconds, whatever the
+    /// tree's size. When the file is in place, purges old files. The log
+    /// rolls to a new segment when a snapshot starts.
+    pub fn snapshot_work(&mut self, server: &mut Server, forced: bool) -> io::Result<()> {
+        let Some(job) = self.snap_job.as_mut() else {
+            let due = self.last_durable - self.last_snapshot >= self.snap_count;
+            if (due || forced) && self.buf.is_empty() && self.pending.is_none() {
+                let zxid = server.begin_snapshot();
+                match SnapJob::start(&self.snap_dir, zxid) {
+                    Ok(job) => self.snap_job = Some(job),
+                    Err(e) => {
+                        server.abort_snapshot();
+                        // Do not retry at once on every turn.
+                        self.last_snapshot = self.last_durable;
+                        return Err(e);
+                    }
+                }
+                self.roll(zxid + 1)?;
+            }
+            return Ok(());
+        };
+        if job.encoding() {
+            match job.feed(server) {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    server.abort_snapshot();
+                    let _ = self.finish_job();
+                    self.last_snapshot = self.last_durable;
+                    return Err(e);
+                }
+            }
+        }
+        if !job.written() {
             return Ok(());
         }
-        let started = Instant::now();
-        let (zxid, bytes) = server.snapshot();
-        let tmp = self.snap_dir.join(format!(".snapshot.{zxid:016x}.tmp"));
-        let path = self.snap_dir.join(format!("snapshot.{zxid:016x}"));
-        {
-            let mut f = File::create(&tmp)?;
-            f.write_all(&bytes)?;
-            f.sync_all()?;
+        let (zxid, result) = self.finish_job();
+        match result {
+            Ok(_) => {
+                self.last_snapshot = zxid;
+                if let Some(keep) = self.purge_retain {
+                    self.purge(keep)?;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.last_snapshot = self.last_durable;
+                Err(e)
+            }
         }
-        fs::rename(&tmp, &path)?;
-        sync_dir(&self.snap_dir)?;
-        self.last_snapshot = zxid;
-        info!(
-            "snapshot {} written: {} bytes in {} ms",
-            path.display(),
-            bytes.len(),
-            started.elapsed().as_millis()
-        );
-        self.roll(zxid + 1)?;
-        if let Some(keep) = self.purge_retain {
-            self.purge(keep)?;
-        }
-        Ok(())
+    }
+
+    /// When the runtime should come back for snapshot work: at once while
+    /// encoding, soon while the writer thread finishes.
+    pub fn snapshot_wakeup(&self, now: Instant) -> Option<Instant> {
+        let job = self.snap_job.as_ref()?;
+        Some(if job.encoding() {
+            now
+        } else {
+            now + std::time::Duration::from_millis(5)
+        })
+    }
+
+    fn finish_job(&mut self) -> (i64, io::Result<u64>) {
+        let Some(job) = self.snap_job.take() else {
+            return (0, Ok(0));
+        };
+        job.finish()
     }
 
     /// Keeps the newest `keep` snapshots and the log segments needed to

@@ -71,10 +71,20 @@ impl Driver {
             self.handle(now, Input::Durable { zxid }, sink);
         }
         let forced = self.server.take_snapshot_request();
-        if let Err(e) = self.log.maybe_snapshot(&self.server, forced) {
+        if let Err(e) = self.log.snapshot_work(&mut self.server, forced) {
             warn!("snapshot failed: {e}");
         }
         Ok(())
+    }
+
+    /// When the runtime must call in next (then `tick_if_due` and
+    /// `commit`): the core's deadline, or sooner while a snapshot is being
+    /// written (at once while it is encoded, a turn per megabyte).
+    pub fn poll_timeout(&self, now: Instant) -> Option<Instant> {
+        match (self.server.poll_timeout(), self.log.snapshot_wakeup(now)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Whether log entries wait for `commit`.

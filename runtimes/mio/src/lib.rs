@@ -255,8 +255,7 @@ impl Runtime {
         let now = Instant::now();
         let core = self
             .driver
-            .server
-            .poll_timeout()
+            .poll_timeout(now)
             .map(|t| t.saturating_duration_since(now));
         // While some client has unsent replies, wake up to check for stalls.
         let stall = self
