@@ -124,17 +124,28 @@ pub fn open(settings: &Settings, now: Instant, wall_ms: i64) -> io::Result<(Serv
     }
     let started = Instant::now();
     let logs = list(&log_dir, "log")?;
-    let log_bytes: Vec<Vec<u8>> = logs
-        .iter()
-        .map(|(_, p)| fs::read(p))
-        .collect::<io::Result<_>>()?;
-    let log_refs: Vec<&[u8]> = log_bytes.iter().map(Vec::as_slice).collect();
+    // Segments are read only from the one holding the first transaction
+    // after the snapshot used (older ones may not have been purged).
+    let mut log_bytes: Vec<Option<Vec<u8>>> = vec![None; logs.len()];
+    let first_needed = |zxid: i64| -> usize {
+        logs.iter()
+            .rposition(|(start, _)| *start <= zxid + 1)
+            .unwrap_or(0)
+    };
+    let load = |from: usize, log_bytes: &mut Vec<Option<Vec<u8>>>| -> io::Result<()> {
+        for (i, (_, p)) in logs.iter().enumerate().skip(from) {
+            if log_bytes[i].is_none() {
+                log_bytes[i] = Some(fs::read(p)?);
+            }
+        }
+        Ok(())
+    };
     let snaps = list(&snap_dir, "snapshot")?;
-    let bad = |e: RecoveryError, logs: &[(i64, PathBuf)]| -> io::Error {
+    let bad = |e: RecoveryError, first: usize| -> io::Error {
         let msg = match &e {
             RecoveryError::Log { segment, error } => format!(
                 "{}: {error} (move the file away, or truncate it at that offset, to start)",
-                logs.get(*segment)
+                logs.get(first + *segment)
                     .map_or_else(String::new, |l| l.1.display().to_string())
             ),
             _ => e.to_string(),
@@ -146,7 +157,14 @@ pub fn open(settings: &Settings, now: Instant, wall_ms: i64) -> io::Result<(Serv
     for (z, path) in snaps.iter().rev() {
         let bytes = fs::read(path)?;
         info!("loading snapshot {} (zxid {z:#x})", path.display());
-        match Server::recover(settings.core.clone(), now, wall_ms, Some(&bytes), &log_refs) {
+        let first = first_needed(*z);
+        load(first, &mut log_bytes)?;
+        let refs: Vec<&[u8]> = log_bytes[first..]
+            .iter()
+            .flatten()
+            .map(Vec::as_slice)
+            .collect();
+        match Server::recover(settings.core.clone(), now, wall_ms, Some(&bytes), &refs) {
             Ok(r) => {
                 result = Some(r);
                 break;
@@ -154,13 +172,17 @@ pub fn open(settings: &Settings, now: Instant, wall_ms: i64) -> io::Result<(Serv
             Err(RecoveryError::Snapshot(e)) => {
                 warn!("skipping snapshot {}: {e}", path.display())
             }
-            Err(e) => return Err(bad(e, &logs)),
+            Err(e) => return Err(bad(e, first)),
         }
     }
     let (server, report) = match result {
         Some(r) => r,
-        None => Server::recover(settings.core.clone(), now, wall_ms, None, &log_refs)
-            .map_err(|e| bad(e, &logs))?,
+        None => {
+            load(0, &mut log_bytes)?;
+            let refs: Vec<&[u8]> = log_bytes.iter().flatten().map(Vec::as_slice).collect();
+            Server::recover(settings.core.clone(), now, wall_ms, None, &refs)
+                .map_err(|e| bad(e, 0))?
+        }
     };
     info!(
         "recovered to zxid {:#x} in {} ms: {} znodes, {} sessions, {} txns replayed from {} log segments",
@@ -169,14 +191,15 @@ pub fn open(settings: &Settings, now: Instant, wall_ms: i64) -> io::Result<(Serv
         report.znodes,
         report.sessions,
         report.txns_replayed,
-        logs.len()
+        log_bytes.iter().flatten().count()
     );
     // Continue in the last segment after its last valid record (cutting a
     // torn tail off), or start a new one.
     let log = match logs.last() {
         Some((_, path)) => {
-            let scan = storage::scan_log(log_bytes.last().map_or(&[][..], Vec::as_slice))
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+            let scan =
+                storage::scan_log(log_bytes.last().and_then(Option::as_deref).unwrap_or(&[]))
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
             if let LogEnd::TornTail { offset } = scan.end {
                 warn!(
                     "cutting a torn record off {} at offset {offset}",
