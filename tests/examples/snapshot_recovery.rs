@@ -8,6 +8,18 @@
 use pookeeper_core::{storage, Config, Input, Output, Server};
 use std::time::Instant;
 
+/// Resident memory of this process (Linux), KiB.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 fn frame(body: &[u8]) -> Vec<u8> {
     let mut f = (body.len() as u32).to_be_bytes().to_vec();
     f.extend_from_slice(body);
@@ -61,6 +73,7 @@ fn main() {
         }
     };
     drive(&mut server, &frame(&connect), &mut log);
+    let rss_before = rss_kib();
     let t = Instant::now();
     let data = [b'x'; 100];
     let mut batch = Vec::new();
@@ -94,11 +107,18 @@ fn main() {
     drive(&mut server, &batch, &mut log);
     let load = t.elapsed();
     assert_eq!(server.znode_count(), n + 4);
+    // The log buffer grows alongside; count only the tree.
+    let rss_tree = rss_kib().saturating_sub(rss_before).saturating_sub(log.capacity() as u64 / 1024);
     println!("{n} znodes with 100-byte data, in process");
     println!(
         "  create through the protocol: {:>8.0} ms ({:.0} creates/s)",
         load.as_secs_f64() * 1e3,
         n as f64 / load.as_secs_f64()
+    );
+    println!(
+        "  memory of the tree:          {:>8} MiB ({:.0} bytes per znode, 100 of them data)",
+        rss_tree / 1024,
+        rss_tree as f64 * 1024.0 / n as f64
     );
     let t = Instant::now();
     let (_, snap) = server.snapshot();
