@@ -92,6 +92,7 @@ pub mod error;
 mod fourlw;
 #[doc(hidden)]
 pub mod fuzzing;
+mod nodemap;
 mod path;
 mod prep;
 pub mod proto;

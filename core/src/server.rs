@@ -1300,7 +1300,7 @@ impl Server {
                     }
                     Some(n) => {
                         w.int(op::GET_CHILDREN).boolean(false).int(0);
-                        w.strings(&n.children.zookeeper_order());
+                        w.strings(&tree.zookeeper_order(n));
                     }
                     None => {
                         let c = ErrorCode::NoNode.code();
@@ -1356,7 +1356,7 @@ impl Server {
             Request::GetChildren { path, watch } => match tree.get(&path) {
                 Some(n) if !can(n, perm::READ) => Err(ErrorCode::NoAuth),
                 Some(n) => {
-                    w.strings(&n.children.zookeeper_order());
+                    w.strings(&tree.zookeeper_order(n));
                     if opcode == op::GET_CHILDREN2 {
                         encode_stat(&mut w, &n.stat());
                     }
@@ -1817,7 +1817,7 @@ impl Server {
                 Err(e) => fail(e),
             },
             Command::Children(p) => match readable(&p) {
-                Ok(n) => format!("true:{}", n.children.creation_order().join(",")),
+                Ok(n) => format!("true:{}", self.db.tree.creation_order(n).join(",")),
                 Err(e) => fail(e),
             },
             Command::Stat(p) => match tree.get(&p) {

@@ -544,7 +544,7 @@ mod tests {
             .into_iter()
             .map(|(p, ..)| {
                 let n = db.tree.get(&p).unwrap();
-                (p, n.children.creation_order().join(","))
+                (p, db.tree.creation_order(n).join(","))
             })
             .collect()
     }

@@ -41,101 +41,8 @@ pub struct Stat {
 /// Index of an interned ACL list.
 pub(crate) type AclRef = u32;
 
-/// The children of a node, in creation order, plus the table size Java's
-/// `HashSet` would have for them, so that listings come out in exactly the
-/// order Apache ZooKeeper's `HashSet<String>` iterates. Most znodes are
-/// leaves, so the set lives behind a pointer that stays null until the
-/// first child (8 bytes per leaf instead of a whole table).
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Children(Option<Box<ChildSet>>);
-
-#[derive(Debug, Default, Clone)]
-struct ChildSet {
-    /// name → insertion sequence number.
-    names: HashMap<Box<str>, u64>,
-    next_seq: u64,
-    /// Java HashMap table capacity (8 from the first child on, doubling
-    /// when more than 3/4 full; it never shrinks, so the set is kept once
-    /// allocated).
-    java_cap: u32,
-}
-
-impl Children {
-    pub(crate) fn len(&self) -> usize {
-        self.0.as_ref().map_or(0, |c| c.names.len())
-    }
-
-    pub(crate) fn contains(&self, name: &str) -> bool {
-        self.0.as_ref().is_some_and(|c| c.names.contains_key(name))
-    }
-
-    fn insert(&mut self, name: &str) {
-        let seq = self.0.as_ref().map_or(0, |c| c.next_seq);
-        self.insert_with_seq(name, seq);
-    }
-
-    /// Inserts `name` with a given creation sequence number (restoring a
-    /// snapshot, whose records carry it). Does nothing if it is present.
-    fn insert_with_seq(&mut self, name: &str, seq: u64) {
-        let c = self.0.get_or_insert_with(|| {
-            Box::new(ChildSet {
-                java_cap: 8,
-                ..ChildSet::default()
-            })
-        });
-        match c.names.entry_ref(name) {
-            hashbrown::hash_map::EntryRef::Occupied(_) => return,
-            hashbrown::hash_map::EntryRef::Vacant(v) => {
-                v.insert(seq);
-            }
-        }
-        c.next_seq = c.next_seq.max(seq.saturating_add(1));
-        while c.names.len() as u64 * 4 > c.java_cap as u64 * 3 {
-            c.java_cap = c.java_cap.saturating_mul(2);
-        }
-    }
-
-    fn remove(&mut self, name: &str) {
-        if let Some(c) = self.0.as_mut() {
-            c.names.remove(name);
-        }
-    }
-
-    /// The creation sequence number of a child.
-    fn seq(&self, name: &str) -> Option<u64> {
-        self.0.as_ref()?.names.get(name).copied()
-    }
-
-    /// Every child with its creation sequence number, in no useful order.
-    fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
-        self.0
-            .iter()
-            .flat_map(|c| c.names.iter().map(|(k, &s)| (&**k, s)))
-    }
-
-    /// Children in creation order.
-    pub(crate) fn creation_order(&self) -> Vec<&str> {
-        let mut v: Vec<(&str, u64)> = self.iter().collect();
-        v.sort_unstable_by_key(|&(_, s)| s);
-        v.into_iter().map(|(k, _)| k).collect()
-    }
-
-    /// Children in the order Apache ZooKeeper lists them: Java `HashSet`
-    /// iteration order (bucket by the spread `String.hashCode`, then
-    /// insertion order within a bucket).
-    pub(crate) fn zookeeper_order(&self) -> Vec<&str> {
-        let mask = self.0.as_ref().map_or(1, |c| c.java_cap.max(1)) - 1;
-        let mut v: Vec<(u32, u64, &str)> = self
-            .iter()
-            .map(|(k, s)| {
-                let h = java_string_hash(k) as u32;
-                ((h ^ (h >> 16)) & mask, s, k)
-            })
-            .collect();
-        v.sort_unstable();
-        v.into_iter().map(|(_, _, k)| k).collect()
-    }
-}
+pub(crate) use crate::nodemap::Children;
+use crate::nodemap::NodeMap;
 
 /// Java's `String.hashCode` over UTF-16 code units.
 fn java_string_hash(s: &str) -> i32 {
@@ -146,6 +53,8 @@ fn java_string_hash(s: &str) -> i32 {
 /// One znode.
 #[derive(Debug, Clone)]
 pub(crate) struct Node {
+    /// Its full path (its name is the last segment).
+    pub(crate) path: Box<str>,
     pub(crate) data: Bytes,
     pub(crate) acl: AclRef,
     pub(crate) czxid: i64,
@@ -160,12 +69,22 @@ pub(crate) struct Node {
     /// The number of the snapshot that has recorded (or preserved) this
     /// node; see [`SnapTrack`].
     snap_epoch: u32,
+    /// Creation sequence number among its siblings.
+    pub(crate) seq: u32,
     pub(crate) children: Children,
 }
 
 impl Node {
-    fn new(data: Bytes, acl: AclRef, zxid: i64, time: i64, ephemeral_owner: i64) -> Self {
+    fn new(
+        path: &str,
+        data: Bytes,
+        acl: AclRef,
+        zxid: i64,
+        time: i64,
+        ephemeral_owner: i64,
+    ) -> Self {
         Self {
+            path: path.into(),
             data,
             acl,
             czxid: zxid,
@@ -178,8 +97,14 @@ impl Node {
             ephemeral_owner,
             pzxid: zxid,
             snap_epoch: 0,
+            seq: 0,
             children: Children::default(),
         }
+    }
+
+    /// What an unused slot of the node store holds.
+    pub(crate) fn vacant() -> Self {
+        Self::new("", Bytes::new(), 0, 0, 0, 0)
     }
 
     /// The Stat clients see.
@@ -330,9 +255,7 @@ impl AclCache {
 /// The tree of znodes.
 #[derive(Debug)]
 pub(crate) struct DataTree {
-    /// path → node. Nodes are boxed so the table stays small (a pointer
-    /// per slot) however large a node is.
-    nodes: HashMap<Box<str>, Box<Node>>,
+    nodes: NodeMap,
     pub(crate) acls: AclCache,
     /// session id → its ephemeral paths (sorted, so closing a session deletes
     /// them in a deterministic order).
@@ -362,7 +285,7 @@ impl DataTree {
     /// in a fresh Apache ZooKeeper.
     pub(crate) fn new() -> Self {
         let mut t = Self {
-            nodes: HashMap::new(),
+            nodes: NodeMap::default(),
             acls: AclCache::default(),
             ephemerals: HashMap::new(),
             special: BTreeSet::new(),
@@ -382,36 +305,55 @@ impl DataTree {
             } else {
                 t.acls.intern(&open)
             };
-            let mut n = Node::new(Bytes::new(), acl, 0, 0, 0);
-            n.pzxid = 0;
+            let n = Node::new(p, Bytes::new(), acl, 0, 0, 0);
             t.data_size += p.len() as u64;
-            t.nodes.insert(p.into(), Box::new(n));
+            match path::parent(p).map(path::normalize) {
+                Some(parent) if p != "/" => {
+                    t.nodes.insert(parent, n, None);
+                }
+                _ => t.nodes.insert_root(n),
+            }
         }
         // ZooKeeper sets /zookeeper/config's ACL with setACL(..., -1), which
         // stores aversion -1.
         if let Some(n) = t.nodes.get_mut("/zookeeper/config") {
             n.aversion = -1;
         }
-        for (parent, child) in [
-            ("/", "zookeeper"),
-            ("/zookeeper", "quota"),
-            ("/zookeeper", "config"),
-        ] {
-            if let Some(n) = t.nodes.get_mut(parent) {
-                n.children.insert(child);
-            }
-        }
         t
     }
 
     /// The node at `path` (`""` is the root, as in ZooKeeper).
     pub(crate) fn get(&self, path: &str) -> Option<&Node> {
-        self.nodes.get(path::normalize(path)).map(|n| &**n)
+        self.nodes.get(path::normalize(path))
     }
 
     /// Number of znodes.
     pub(crate) fn len(&self) -> usize {
         self.nodes.len()
+    }
+
+    /// The children of `node` in creation order.
+    pub(crate) fn creation_order<'a>(&'a self, node: &'a Node) -> Vec<&'a str> {
+        let mut v: Vec<(&str, u32)> = self.nodes.children(node).collect();
+        v.sort_unstable_by_key(|&(_, s)| s);
+        v.into_iter().map(|(k, _)| k).collect()
+    }
+
+    /// The children of `node` in the order Apache ZooKeeper lists them:
+    /// Java `HashSet` iteration order (bucket by the spread
+    /// `String.hashCode`, then insertion order within a bucket).
+    pub(crate) fn zookeeper_order<'a>(&'a self, node: &'a Node) -> Vec<&'a str> {
+        let mask = node.children.java_cap().max(1) - 1;
+        let mut v: Vec<(u32, u32, &str)> = self
+            .nodes
+            .children(node)
+            .map(|(k, s)| {
+                let h = java_string_hash(k) as u32;
+                ((h ^ (h >> 16)) & mask, s, k)
+            })
+            .collect();
+        v.sort_unstable();
+        v.into_iter().map(|(_, _, k)| k).collect()
     }
 
     /// Approximate bytes of paths and data.
@@ -468,7 +410,7 @@ impl DataTree {
             if out.len() >= max {
                 break;
             }
-            let Some(n) = self.nodes.get(&**p) else {
+            let Some(n) = self.nodes.get(p) else {
                 continue;
             };
             if n.children.len() != 0 {
@@ -494,67 +436,13 @@ impl DataTree {
         let mut stack = vec![path::normalize(path).to_string()];
         while let Some(p) = stack.pop() {
             if let Some(n) = self.nodes.get(p.as_str()) {
-                for c in n.children.creation_order() {
+                for (c, _) in self.nodes.children(n) {
                     count += 1;
                     stack.push(child_path(&p, c));
                 }
             }
         }
         count
-    }
-
-    /// Puts a node back from a snapshot with exactly its stored metadata
-    /// (the parent's Stat is not touched). The four system nodes of a fresh
-    /// tree are overwritten in place. Returns false when the parent is
-    /// missing (a damaged snapshot).
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn restore(
-        &mut self,
-        path: &str,
-        data: Bytes,
-        acl_ref: AclRef,
-        stat: &StoredStat,
-    ) -> bool {
-        // The caller interned the list once; each node holds a reference.
-        self.acls.retain(acl_ref);
-        self.preserve(path);
-        if let Some(n) = self.nodes.get_mut(path) {
-            let old = std::mem::replace(&mut n.acl, acl_ref);
-            self.data_size = self.data_size.saturating_sub(n.data.len() as u64) + data.len() as u64;
-            n.data = data;
-            stat.apply_to(n);
-            self.acls.release(old);
-            return true;
-        }
-        let Some(parent_path) = path::parent(path).map(path::normalize) else {
-            self.acls.release(acl_ref);
-            return false;
-        };
-        let Some(parent) = self.nodes.get_mut(parent_path) else {
-            self.acls.release(acl_ref);
-            return false;
-        };
-        parent.children.insert(path::name(path));
-        let mut n = Node::new(data, acl_ref, 0, 0, 0);
-        stat.apply_to(&mut n);
-        self.data_size += (path.len() + n.data.len()) as u64;
-        let owner = n.ephemeral_owner;
-        let is_limits = path::name(path) == quota::LIMITS;
-        self.nodes.insert(path.into(), Box::new(n));
-        if owner != 0 && !is_special_owner(owner) {
-            self.ephemerals
-                .entry(owner)
-                .or_default()
-                .insert(path.into());
-        } else if is_special_owner(owner) {
-            self.special.insert(path.into());
-        }
-        if is_limits {
-            if let Some(qp) = parent_path.strip_prefix(quota::QUOTA_ROOT) {
-                self.quota_paths.insert(qp.to_string());
-            }
-        }
-        true
     }
 
     /// Creates a node. Returns false (and changes nothing) when the parent is
@@ -574,34 +462,39 @@ impl DataTree {
             return false;
         };
         let parent_path = path::normalize(parent_path);
-        if self.nodes.contains_key(path) || !self.nodes.contains_key(parent_path) {
+        if self.nodes.contains(path) || !self.nodes.contains(parent_path) {
             return false;
         }
-        let name = path::name(path);
         self.preserve(parent_path);
         if let Some(parent) = self.nodes.get_mut(parent_path) {
             if parent_cversion > parent.cversion {
                 parent.cversion = parent_cversion;
                 parent.pzxid = zxid;
             }
-            parent.children.insert(name);
         }
         let acl = self.acls.intern(acl);
         self.data_size += (path.len() + data.len()) as u64;
-        self.nodes.insert(
-            path.into(),
-            Box::new(Node::new(data, acl, zxid, time, ephemeral_owner)),
-        );
-        if ephemeral_owner != 0 && !is_special_owner(ephemeral_owner) {
-            self.ephemerals
-                .entry(ephemeral_owner)
-                .or_default()
-                .insert(path.into());
-        } else if is_special_owner(ephemeral_owner) {
-            self.special.insert(path.into());
+        let node = Node::new(path, data, acl, zxid, time, ephemeral_owner);
+        if !self.nodes.insert(parent_path, node, None) {
+            return false;
         }
+        self.index_owner(path, ephemeral_owner);
         self.quota_on_create(path, parent_path);
         true
+    }
+
+    /// Records an ephemeral node under its session, or a container or TTL
+    /// node for the reaper.
+    fn index_owner(&mut self, path: &str, owner: i64) {
+        if owner == 0 {
+        } else if is_special_owner(owner) {
+            self.special.insert(path.into());
+        } else {
+            self.ephemerals
+                .entry(owner)
+                .or_default()
+                .insert(path.into());
+        }
     }
 
     /// Deletes a node (and only that node: callers ensure it has no
@@ -611,18 +504,25 @@ impl DataTree {
             return false;
         };
         let parent_path = path::normalize(parent_path);
-        if path::is_special(path) || !self.nodes.contains_key(path) {
+        if path::is_special(path) || !self.nodes.contains(path) {
             return false;
         }
         self.preserve_deleted(path, parent_path);
         self.preserve(parent_path);
-        let Some(node) = self.nodes.remove(path) else {
+        let Some(node) = self.nodes.remove(path, parent_path) else {
             return false;
         };
         // Orphaned grandchildren cannot happen for validated transactions,
         // but `apply` must be total: remove the whole subtree.
-        for c in node.children.creation_order() {
-            self.delete(&child_path(path, c), zxid);
+        if node.children.len() > 0 {
+            let orphans: Vec<String> = self
+                .creation_order(&node)
+                .into_iter()
+                .map(|c| child_path(path, c))
+                .collect();
+            for c in orphans {
+                self.delete(&c, zxid);
+            }
         }
         self.acls.release(node.acl);
         self.data_size = self
@@ -640,7 +540,6 @@ impl DataTree {
             }
         }
         if let Some(parent) = self.nodes.get_mut(parent_path) {
-            parent.children.remove(path::name(path));
             if zxid > parent.pzxid {
                 parent.pzxid = zxid;
             }
@@ -727,7 +626,7 @@ impl DataTree {
             if let Some(n) = self.nodes.get(p.as_str()) {
                 count += 1;
                 bytes += n.data.len() as i64;
-                for c in n.children.creation_order() {
+                for (c, _) in self.nodes.children(n) {
                     stack.push(child_path(&p, c));
                 }
             }
@@ -805,7 +704,7 @@ impl DataTree {
             .snap
             .iter()
             .flat_map(|s| s.preserved.values().map(|i| i.acl));
-        for r in self.nodes.values().map(|n| n.acl).chain(images) {
+        for r in self.nodes.iter().map(|n| n.acl).chain(images) {
             match refs.get_mut(r as usize) {
                 Some(c) => *c += 1,
                 None => return Err(format!("ACL reference {r} out of range")),
@@ -819,24 +718,30 @@ impl DataTree {
                 return Err(format!("ACL list {i} not indexed"));
             }
         }
-        for (p, n) in &self.nodes {
-            if &**p != "/" {
+        let mut listed = 0;
+        for n in self.nodes.iter() {
+            let p = &*n.path;
+            if !self.nodes.get(p).is_some_and(|m| std::ptr::eq(m, n)) {
+                return Err(format!("{p} is not found by its path"));
+            }
+            if p != "/" {
                 let parent = path::normalize(path::parent(p).unwrap_or(""));
                 match self.nodes.get(parent) {
-                    Some(pn) if pn.children.contains(path::name(p)) => {}
+                    Some(pn) if self.nodes.has_child(pn, path::name(p)) => {}
                     _ => return Err(format!("{p} is not listed by its parent")),
                 }
             }
-            for c in n.children.creation_order() {
-                if !self.nodes.contains_key(child_path(p, c).as_str()) {
-                    return Err(format!("{p} lists missing child {c}"));
+            for c in self.nodes.child_nodes(n) {
+                listed += 1;
+                if path::parent(&c.path).map(path::normalize) != Some(p) {
+                    return Err(format!("{p} lists {} as a child", c.path));
                 }
             }
             if n.ephemeral_owner != 0 && !is_special_owner(n.ephemeral_owner) {
                 let listed = self
                     .ephemerals
                     .get(&n.ephemeral_owner)
-                    .is_some_and(|s| s.contains(&**p));
+                    .is_some_and(|s| s.contains(p));
                 if !listed {
                     return Err(format!("ephemeral {p} not indexed"));
                 }
@@ -844,6 +749,12 @@ impl DataTree {
                     return Err(format!("ephemeral {p} has children"));
                 }
             }
+        }
+        if listed + 1 != self.nodes.len() {
+            return Err(format!(
+                "{listed} children listed for {} nodes",
+                self.nodes.len()
+            ));
         }
         Ok(())
     }
@@ -999,11 +910,7 @@ impl DataTree {
             return;
         }
         let name = path::name(path);
-        let seq = self
-            .nodes
-            .get(parent_path)
-            .and_then(|p| p.children.seq(name))
-            .unwrap_or(0);
+        let seq = u64::from(n.seq);
         self.preserve(path);
         if let Some(s) = self.snap.as_mut() {
             if let Some(img) = s.preserved.get_mut(path) {
@@ -1082,8 +989,8 @@ impl DataTree {
             .filter(|n| n.czxid <= s.zxid);
         if let Some(n) = current {
             frame.entries.reserve(n.children.len());
-            for (name, seq) in n.children.iter() {
-                push_entry(&mut frame, name, seq);
+            for (name, seq) in self.nodes.children(n) {
+                push_entry(&mut frame, name, u64::from(seq));
             }
         }
         if let Some(gone) = s.removed.remove(frame.parent.as_str()) {
@@ -1097,55 +1004,36 @@ impl DataTree {
         true
     }
 
-    /// Puts a node back from a snapshot record: its parent must be there
+    /// Puts a node back from a snapshot record with exactly its stored
+    /// metadata (the parent's is not touched); its parent must be there
     /// already. The four system nodes of a fresh tree are overwritten in
     /// place. Returns false when the parent is missing (a damaged snapshot).
     pub(crate) fn restore_record(&mut self, rec: SnapRecord<'_>) -> bool {
-        let (parent_path, name) = match rec.path.rfind('/') {
-            Some(i) => (path::normalize(&rec.path[..i]), &rec.path[i + 1..]),
-            None => return false,
-        };
-        if rec.path == "/" {
-            return self.restore(
-                rec.path,
-                Bytes::copy_from_slice(rec.data),
-                rec.acl,
-                &rec.stat,
-            );
+        let data = Bytes::copy_from_slice(rec.data);
+        // The caller interned the list once; each node holds a reference.
+        self.acls.retain(rec.acl);
+        if let Some(n) = self.nodes.get_mut(rec.path) {
+            let old = std::mem::replace(&mut n.acl, rec.acl);
+            self.data_size = self.data_size.saturating_sub(n.data.len() as u64) + data.len() as u64;
+            n.data = data;
+            rec.stat.apply_to(n);
+            self.acls.release(old);
+            return true;
         }
-        let Some(parent) = self.nodes.get_mut(parent_path) else {
+        let Some(parent_path) = path::parent(rec.path).map(path::normalize) else {
+            self.acls.release(rec.acl);
             return false;
         };
-        parent.children.insert_with_seq(name, rec.seq);
-        let owner = rec.stat.ephemeral_owner;
-        match self.nodes.entry_ref(rec.path) {
-            hashbrown::hash_map::EntryRef::Occupied(_) => {
-                return self.restore(
-                    rec.path,
-                    Bytes::copy_from_slice(rec.data),
-                    rec.acl,
-                    &rec.stat,
-                );
-            }
-            hashbrown::hash_map::EntryRef::Vacant(v) => {
-                let mut n = Node::new(Bytes::copy_from_slice(rec.data), rec.acl, 0, 0, 0);
-                rec.stat.apply_to(&mut n);
-                v.insert(Box::new(n));
-            }
+        let mut n = Node::new(rec.path, data, rec.acl, 0, 0, 0);
+        rec.stat.apply_to(&mut n);
+        let len = (rec.path.len() + rec.data.len()) as u64;
+        if !self.nodes.insert(parent_path, n, Some(rec.seq as u32)) {
+            self.acls.release(rec.acl);
+            return false;
         }
-        self.acls.retain(rec.acl);
-        self.data_size += (rec.path.len() + rec.data.len()) as u64;
-        if owner != 0 {
-            if is_special_owner(owner) {
-                self.special.insert(rec.path.into());
-            } else {
-                self.ephemerals
-                    .entry(owner)
-                    .or_default()
-                    .insert(rec.path.into());
-            }
-        }
-        if name == quota::LIMITS {
+        self.data_size += len;
+        self.index_owner(rec.path, rec.stat.ephemeral_owner);
+        if path::name(rec.path) == quota::LIMITS {
             if let Some(qp) = parent_path.strip_prefix(quota::QUOTA_ROOT) {
                 self.quota_paths.insert(qp.to_string());
             }
@@ -1174,8 +1062,8 @@ impl DataTree {
                 self.acl_of(n).to_vec(),
                 StoredStat::of(n),
             ));
-            for (c, s) in n.children.iter() {
-                stack.push((child_path(&p, c), s));
+            for (c, s) in self.nodes.children(n) {
+                stack.push((child_path(&p, c), u64::from(s)));
             }
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));
@@ -1283,20 +1171,31 @@ mod tests {
         assert_eq!(t.acls.len(), 2);
     }
 
+    /// A tree with `/p` and the given children created under it in order.
+    fn with_children(names: &[&str]) -> DataTree {
+        let mut t = DataTree::new();
+        t.create("/p", Bytes::new(), &open(), 0, 1, 1, 0);
+        for (i, n) in names.iter().enumerate() {
+            let z = i as i64 + 2;
+            assert!(t.create(&format!("/p/{n}"), Bytes::new(), &open(), 0, z as i32, z, 0));
+        }
+        t
+    }
+
+    fn zk_order(t: &DataTree) -> String {
+        t.zookeeper_order(t.get("/p").unwrap()).join(", ")
+    }
+
     #[test]
     fn children_in_java_hashset_order() {
         // Java: new HashSet<>(8) with "b","a","c" added iterates a, b, c
         // ("a".hashCode() = 97 → bucket 1, "b" → 2, "c" → 3).
-        let mut c = Children::default();
-        for n in ["b", "a", "c"] {
-            c.insert(n);
-        }
-        assert_eq!(c.zookeeper_order(), vec!["a", "b", "c"]);
-        assert_eq!(c.creation_order(), vec!["b", "a", "c"]);
+        let t = with_children(&["b", "a", "c"]);
+        assert_eq!(zk_order(&t), "a, b, c");
+        assert_eq!(t.creation_order(t.get("/p").unwrap()), vec!["b", "a", "c"]);
         // Values printed by Java 17 for the same inserts.
         assert_eq!(java_string_hash("zookeeper"), 1_600_681_804);
-        let mut c = Children::default();
-        for n in [
+        let t = with_children(&[
             "zz",
             "b",
             "a",
@@ -1307,18 +1206,16 @@ mod tests {
             "y",
             "q",
             "longer-name",
-        ] {
-            c.insert(n);
-        }
+        ]);
         let want = "zz, longer-name, a, q, b, c, node-0000000001, lock-, x, y";
-        assert_eq!(c.zookeeper_order().join(", "), want);
-        let mut c = Children::default();
-        for i in 0..20 {
-            c.insert(&format!("n{i}"));
-        }
-        c.remove("n3");
-        c.insert("n3");
+        assert_eq!(zk_order(&t), want);
+        let names: Vec<String> = (0..20).map(|i| format!("n{i}")).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let mut t = with_children(&refs);
+        assert!(t.delete("/p/n3", 30));
+        assert!(t.create("/p/n3", Bytes::new(), &open(), 0, 30, 31, 0));
         let want = "n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, n10, n12, n11, n14, n13, n16, n15, n18, n17, n19";
-        assert_eq!(c.zookeeper_order().join(", "), want);
+        assert_eq!(zk_order(&t), want);
+        t.check_invariants().unwrap();
     }
 }
