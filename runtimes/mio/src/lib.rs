@@ -185,7 +185,7 @@ pub fn run(
                 Token(t) => {
                     let id = ConnId(t as u64);
                     if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-                        rt.read(id, now);
+                        rt.read(id, now, ev.is_read_closed() || ev.is_error());
                     }
                     if ev.is_writable() {
                         rt.dirty.push(id);
@@ -319,7 +319,11 @@ impl Runtime {
     }
 
     /// Reads until WouldBlock, feeding each chunk to the core.
-    fn read(&mut self, id: ConnId, now: Instant) {
+    /// Reads what the connection has. A short read means the socket is
+    /// empty for now (more data raises a new readiness event), so it stops
+    /// there rather than spending a syscall on `WouldBlock`, unless the
+    /// event also reported the peer gone (`to_end`: read up to the EOF).
+    fn read(&mut self, id: ConnId, now: Instant, to_end: bool) {
         loop {
             let Some(c) = self.conns.get_mut(&id) else {
                 return;
@@ -339,6 +343,9 @@ impl Runtime {
                         .server
                         .handle(now, Input::Received { conn: id, bytes });
                     self.drain(now);
+                    if n < self.buf.len() && !to_end {
+                        return;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -483,7 +490,7 @@ impl Runtime {
         if was_paused && !c.paused {
             // Edge-triggered: bytes that arrived while paused raise no new
             // event, so read now.
-            self.read(id, now);
+            self.read(id, now, true);
         }
     }
 
