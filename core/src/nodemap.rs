@@ -80,7 +80,8 @@ impl NodeMap {
         self.hasher.hash_one(s) as u32
     }
 
-    fn id(&self, path: &str) -> Option<NodeId> {
+    /// The number of the node at `path`.
+    pub(crate) fn id(&self, path: &str) -> Option<NodeId> {
         let h = self.hash(path);
         let slab = &self.slab;
         self.index
@@ -156,24 +157,46 @@ impl NodeMap {
     /// with creation sequence number `seq` (a restored snapshot's) or the
     /// parent's next one. Returns false, changing nothing, when the parent
     /// is missing or a node is at that path already.
-    pub(crate) fn insert(&mut self, parent: &str, mut node: Node, seq: Option<u32>) -> bool {
-        let Some(pid) = self.id(parent) else {
-            return false;
-        };
-        if self.contains(&node.path) {
-            return false;
+    pub(crate) fn insert(&mut self, parent: &str, node: Node, seq: Option<u32>) -> bool {
+        match self.id(parent) {
+            Some(pid) => self.insert_at(pid, node, seq).is_ok(),
+            None => false,
         }
+    }
+
+    /// [`NodeMap::insert`] under the parent numbered `pid`; gives the node
+    /// back when its path is taken (or `pid` names no node), else returns
+    /// its number.
+    pub(crate) fn insert_at(
+        &mut self,
+        pid: NodeId,
+        mut node: Node,
+        seq: Option<u32>,
+    ) -> Result<NodeId, Node> {
         let h = self.hash(&node.path);
         let nh = self.hash(name_of(&node.path));
-        // The id the node will get, so the parent's set can be filled
-        // before the node moves in.
+        // The number the node will get, so the tables can be filled before
+        // it moves in.
         let id = self
             .free
             .last()
             .copied()
             .unwrap_or(self.slab.len() as NodeId);
-        let Some(p) = self.slab.get_mut(pid as usize) else {
-            return false;
+        let Self { slab, index, .. } = self;
+        if slab.get(pid as usize).is_none() {
+            return Err(node);
+        }
+        let entry = index.entry(
+            spread(h),
+            |&(i, hh)| hh == h && slab.get(i as usize).is_some_and(|n| n.path == node.path),
+            |&(_, h)| spread(h),
+        );
+        let hashbrown::hash_table::Entry::Vacant(vacant) = entry else {
+            return Err(node);
+        };
+        vacant.insert((id, h));
+        let Some(p) = slab.get_mut(pid as usize) else {
+            return Err(node);
         };
         let set = p.children.0.get_or_insert_with(|| {
             Box::new(ChildSet {
@@ -191,9 +214,7 @@ impl NodeMap {
         }
         let got = self.alloc(node);
         debug_assert_eq!(got, id);
-        self.index
-            .insert_unique(spread(h), (id, h), |&(_, h)| spread(h));
-        true
+        Ok(id)
     }
 
     /// Removes the node at `path` (not the root) from the map and from its

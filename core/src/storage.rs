@@ -370,6 +370,7 @@ pub(crate) fn decode_snapshot(bytes: &[u8]) -> Result<crate::txn::Database, Snap
         return Err(SnapshotError::Malformed(format!("node count {nodes}")));
     }
     db.tree.reserve(nodes as usize);
+    let mut last_parent = None;
     for i in 0..nodes {
         let path = r.buffer("path").map_err(bad)?;
         let path = std::str::from_utf8(path)
@@ -403,7 +404,7 @@ pub(crate) fn decode_snapshot(bytes: &[u8]) -> Result<crate::txn::Database, Snap
             acl,
             stat,
         };
-        if !crate::path::is_valid(path) || !db.tree.restore_record(rec) {
+        if !crate::path::is_valid(path) || !db.tree.restore_record(rec, &mut last_parent) {
             return Err(SnapshotError::Malformed(format!(
                 "node {path:?} without parent"
             )));
