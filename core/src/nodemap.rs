@@ -166,7 +166,9 @@ impl NodeMap {
 
     /// [`NodeMap::insert`] under the parent numbered `pid`; gives the node
     /// back when its path is taken (or `pid` names no node), else returns
-    /// its number.
+    /// its number. (The node comes back by value on the rare failure so the
+    /// caller can still use it; boxing it would cost every success.)
+    #[allow(clippy::result_large_err)]
     pub(crate) fn insert_at(
         &mut self,
         pid: NodeId,

@@ -1036,7 +1036,7 @@ impl DataTree {
         match inserted {
             Ok(_) => {
                 if let Some(pid) = pid {
-                    if !last_parent.as_ref().is_some_and(|(_, id)| *id == pid) {
+                    if last_parent.as_ref().is_none_or(|(_, id)| *id != pid) {
                         *last_parent = Some((parent_path.to_string(), pid));
                     }
                 }
