@@ -100,7 +100,7 @@ stop_server() {
 
 cleanup() {
     local rc=$?
-    trap - EXIT INT TERM
+    trap - EXIT INT TERM HUP
     for name in "${!PID[@]}"; do stop_server "$name"; done
     if [ "$KEEP" = 1 ] || [ $rc -ne 0 ]; then
         log "work directory kept: $WORK"
@@ -110,7 +110,9 @@ cleanup() {
     exit $rc
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
 
 free_port() {
     local p

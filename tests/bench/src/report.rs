@@ -128,8 +128,6 @@ fn short(v: f64) -> String {
         format!("{:.2}M", v / 1e6)
     } else if v >= 1e4 {
         format!("{:.0}k", v / 1e3)
-    } else if v >= 1e3 {
-        format!("{:.1}k", v / 1e3)
     } else if v >= 10.0 {
         format!("{v:.0}")
     } else {
