@@ -161,6 +161,9 @@ async fn run(settings: Settings) -> std::io::Result<()> {
                         let _ = c.tx.try_send(Out::Close);
                     }
                     info!("stopped");
+                    // The process ends next: freeing the tree node by node
+                    // would only delay the exit.
+                    std::mem::forget(driver);
                     return Ok(());
                 }
                 None => {}

@@ -216,6 +216,12 @@ pub fn run(
         if stop {
             info!("signal received: shutting down");
             rt.shutdown();
+            if signals {
+                // The process ends next: handing a million znodes back to
+                // the allocator one by one would only delay the exit
+                // (0.4 s). The log is written; nothing else needs a drop.
+                std::mem::forget(rt);
+            }
             return Ok(());
         }
     }
