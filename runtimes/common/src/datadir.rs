@@ -584,10 +584,20 @@ impl TxLog for DiskLog {
             self.allocated = (end / PREALLOC + 1) * PREALLOC;
             self.file.set_len(self.allocated)?;
         }
+        let started = Instant::now();
         self.file.seek(SeekFrom::Start(self.offset))?;
         self.file.write_all(&self.buf)?;
         if self.force_sync {
             self.file.sync_data()?;
+        }
+        // ZooKeeper's fsync.warningthresholdms (default 1000).
+        let took = started.elapsed();
+        if took.as_millis() >= 1000 {
+            warn!(
+                "writing and syncing {} bytes of the transaction log took {} ms: the disk is slow, and every write waits for it",
+                self.buf.len(),
+                took.as_millis()
+            );
         }
         self.offset = end;
         self.buf.clear();
