@@ -108,7 +108,9 @@ fn main() {
     let load = t.elapsed();
     assert_eq!(server.znode_count(), n + 4);
     // The log buffer grows alongside; count only the tree.
-    let rss_tree = rss_kib().saturating_sub(rss_before).saturating_sub(log.capacity() as u64 / 1024);
+    let rss_tree = rss_kib()
+        .saturating_sub(rss_before)
+        .saturating_sub(log.capacity() as u64 / 1024);
     println!("{n} znodes with 100-byte data, in process");
     println!(
         "  create through the protocol: {:>8.0} ms ({:.0} creates/s)",
