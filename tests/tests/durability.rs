@@ -206,7 +206,18 @@ fn autopurge_keeps_three_snapshots_and_csnp_forces_one() {
                     .unwrap();
             }
         });
-        assert_eq!(count("snapshot."), 3, "snapRetainCount");
+        // Snapshots are written by a thread and purging follows on the
+        // next loop turn: wait (bounded) for the directory to settle.
+        let settled = |want: usize| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while (count("snapshot.") != want || count(".snapshot.") > 0)
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            count("snapshot.")
+        };
+        assert_eq!(settled(3), 3, "snapRetainCount");
         assert!(count("log.") <= 4, "old segments purged: {}", count("log."));
         let answer = pookeeper_tests::four_letter_word(&server.hostport(), "csnp").unwrap();
         let zxid = answer
@@ -223,7 +234,7 @@ fn autopurge_keeps_three_snapshots_and_csnp_forces_one() {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        assert_eq!(count("snapshot."), 3, "the forced one replaced the oldest");
+        assert_eq!(settled(3), 3, "the forced one replaced the oldest");
         server.crash();
     }
     let server = Pookeeper::start_in(&dir.0, &[]);
