@@ -131,6 +131,95 @@ async fn twenty_crashes_lose_no_acknowledged_write() {
     assert!(kids.contains(&format!("r{r}-{i}")), "multi applied whole");
 }
 
+/// Crashes while snapshots of a larger tree (3000 × 8 KB, written in many
+/// pieces between requests) are under way: snapCount is tiny, so one is
+/// nearly always being written when the server is killed. After every
+/// restart the big tree and every acknowledged write are intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crashes_during_large_snapshots_lose_nothing() {
+    let dir = TempDir::new("bigsnap");
+    let big = vec![b'b'; 8192];
+    let mut acked: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+    for round in 0..6 {
+        let mut server = Pookeeper::start_in(&dir.0, &["--set", "snapCount=50"]);
+        let c = connect(&server.hostport()).await;
+        if round == 0 {
+            c.create("/big", b"", &persistent()).await.unwrap();
+            let mut tasks = tokio::task::JoinSet::new();
+            for i in 0..3000 {
+                let (c, data) = (c.clone(), big.clone());
+                tasks.spawn(async move {
+                    c.create(&format!("/big/n{i}"), &data, &persistent())
+                        .await
+                        .map(|_| ())
+                });
+                if tasks.len() >= 64 {
+                    tasks.join_next().await.unwrap().unwrap().unwrap();
+                }
+            }
+            while let Some(r) = tasks.join_next().await {
+                r.unwrap().unwrap();
+            }
+            c.create("/w", b"", &persistent()).await.unwrap();
+        }
+        let (_, st) = c.get_data("/big").await.unwrap();
+        assert_eq!(st.num_children, 3000, "round {round}: the big tree");
+        for i in [0, 1499, 2999] {
+            let (d, _) = c.get_data(&format!("/big/n{i}")).await.unwrap();
+            assert_eq!(d, big, "round {round}: /big/n{i}");
+        }
+        for (p, d) in &acked {
+            let (got, _) = c
+                .get_data(p)
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: {p} lost: {e}"));
+            assert_eq!(&got, d, "round {round}: {p}");
+        }
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let kill_after = Duration::from_millis(100 + x % 400);
+        let big = big.clone();
+        let writer = tokio::spawn(async move {
+            let mut done = Vec::new();
+            for i in 0.. {
+                let path = format!("/w/r{round}-{i}");
+                let data = format!("{round}:{i}").into_bytes();
+                match c.create(&path, &data, &persistent()).await {
+                    Ok(_) => done.push((path, data)),
+                    Err(_) => break,
+                }
+                // Changes to nodes the snapshot walk may not have reached.
+                let n = format!("/big/n{}", i % 3000);
+                if c.set_data(&n, &big, None).await.is_err() {
+                    break;
+                }
+            }
+            done
+        });
+        tokio::time::sleep(kill_after).await;
+        server.crash();
+        let done = tokio::time::timeout(Duration::from_secs(30), writer)
+            .await
+            .expect("writer stops after the crash")
+            .unwrap();
+        acked.extend(done);
+    }
+    assert!(acked.len() > 20, "the writers got work acknowledged");
+    let snapshots = std::fs::read_dir(dir.0.join("version-1"))
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            name.to_string_lossy().starts_with("snapshot.")
+        })
+        .count();
+    assert!(
+        snapshots > 0,
+        "some snapshot was completed between the crashes"
+    );
+}
+
 #[test]
 fn inspect_describes_a_data_dir() {
     let dir = TempDir::new("inspect");
