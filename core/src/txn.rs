@@ -250,7 +250,8 @@ const T_MULTI: i32 = 9;
 impl Txn {
     /// Encodes the transaction (the body of a log record).
     pub fn encode(&self) -> Bytes {
-        let mut w = Writer::new();
+        // Room for the header and a typical op, so the buffer rarely grows.
+        let mut w = Writer::with_capacity(256);
         w.long(self.zxid)
             .long(self.time)
             .long(self.session)

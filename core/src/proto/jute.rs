@@ -159,10 +159,19 @@ impl Writer {
         Self::default()
     }
 
+    /// An empty writer with room for `n` bytes.
+    pub fn with_capacity(n: usize) -> Self {
+        Self {
+            buf: BytesMut::with_capacity(n),
+        }
+    }
+
     /// A writer that starts a frame: 4 bytes reserved for the length, filled in
     /// by [`Writer::finish_frame`].
     pub fn frame() -> Self {
-        let mut buf = BytesMut::with_capacity(64);
+        // Most replies (a header, a Stat, a small payload) fit without
+        // growing the buffer.
+        let mut buf = BytesMut::with_capacity(256);
         buf.put_i32(0);
         Self { buf }
     }
