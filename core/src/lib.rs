@@ -36,6 +36,21 @@
 //! [`Output::Close`] for that one connection with a [`CloseReason`] that says
 //! why.
 //!
+//! ## Snapshots and recovery
+//!
+//! A runtime that keeps a log also takes snapshots, so recovery does not
+//! replay the whole history. [`Server::begin_snapshot`] (best called when the
+//! log is durable up to [`Server::last_zxid`]) starts an exact image of the
+//! state at that zxid; [`Server::snapshot_step`], called between inputs
+//! (between drains, never inside one), appends the next part of it to a
+//! buffer of the runtime's, about as many bytes as asked, until it returns
+//! [`SnapshotProgress::Done`]. The server keeps serving in between: what
+//! changes after the snapshot's zxid does not get into it. Write the parts
+//! to a file and put it in place once complete; at start,
+//! [`Server::recover`] takes the newest valid snapshot and the log segments
+//! after it. ([`Server::snapshot`] does it all in one call, for tests and
+//! tools.)
+//!
 //! ## Example: driving the server by hand
 //!
 //! ```
