@@ -4,7 +4,7 @@
 //! setData, setACL, multi, and failed writes, which consume a zxid as in
 //! ZooKeeper) is a [`Txn`]. A Txn carries every decision already made
 //! (the sequential name, the wall time, the owner, the parent's new cversion),
-//! so [`apply`] is a total, pure function of (state, Txn): the same on a live
+//! so `apply` is a total, pure function of (state, Txn): the same on a live
 //! server, on recovery from the log, and on a replica. Whether a request is
 //! allowed is decided *before* its Txn exists; a logged Txn always applies.
 
