@@ -16,6 +16,40 @@ async fn connect(hp: &str) -> zk::Client {
         .expect("connect")
 }
 
+/// Every acknowledged write is there with its data.
+async fn assert_acked(c: &zk::Client, acked: &[(String, Vec<u8>)], round: usize) {
+    for (p, d) in acked {
+        let (got, _) = c
+            .get_data(p)
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: {p} lost: {e}"));
+        assert_eq!(&got, d, "round {round}: {p}");
+    }
+}
+
+/// Kills `server` after `after`, then collects what the writer got
+/// acknowledged before the crash stopped it.
+async fn crash_during(
+    mut server: Pookeeper,
+    after: Duration,
+    writer: tokio::task::JoinHandle<Vec<(String, Vec<u8>)>>,
+) -> Vec<(String, Vec<u8>)> {
+    tokio::time::sleep(after).await;
+    server.crash();
+    tokio::time::timeout(Duration::from_secs(30), writer)
+        .await
+        .expect("writer stops after the crash")
+        .unwrap()
+}
+
+/// xorshift64: the crash tests' reproducible kill times.
+fn next_random(x: &mut u64) -> u64 {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    *x
+}
+
 fn persistent() -> zk::CreateOptions<'static> {
     CreateMode::Persistent.with_acls(Acls::anyone_all())
 }
@@ -77,25 +111,16 @@ async fn twenty_crashes_lose_no_acknowledged_write() {
     let mut acked: Vec<(String, Vec<u8>)> = Vec::new();
     let mut x = 0x2545_f491_4f6c_dd1d_u64;
     for round in 0..20 {
-        let mut server = Pookeeper::start_in(&dir.0, &["--set", "snapCount=100"]);
+        let server = Pookeeper::start_in(&dir.0, &["--set", "snapCount=100"]);
         let hp = server.hostport();
         // Everything acknowledged before is there, with its data.
         let c = connect(&hp).await;
-        for (p, d) in &acked {
-            let (got, _) = c
-                .get_data(p)
-                .await
-                .unwrap_or_else(|e| panic!("round {round}: {p} lost: {e}"));
-            assert_eq!(&got, d, "round {round}: {p}");
-        }
+        assert_acked(&c, &acked, round).await;
         if round == 0 {
             c.create("/c", b"", &persistent()).await.unwrap();
         }
         // Writers run while the server is killed at a random moment.
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let kill_after = Duration::from_millis(20 + x % 200);
+        let kill_after = Duration::from_millis(20 + next_random(&mut x) % 200);
         let writer = tokio::spawn(async move {
             let mut done = Vec::new();
             for i in 0.. {
@@ -111,13 +136,7 @@ async fn twenty_crashes_lose_no_acknowledged_write() {
             }
             done
         });
-        tokio::time::sleep(kill_after).await;
-        server.crash();
-        let done = tokio::time::timeout(Duration::from_secs(30), writer)
-            .await
-            .expect("writer stops after the crash")
-            .unwrap();
-        acked.extend(done);
+        acked.extend(crash_during(server, kill_after, writer).await);
     }
     assert!(acked.len() > 20, "the writers got work acknowledged");
     // A final check, and no half-applied multi: /c's data is the data of
@@ -142,7 +161,7 @@ async fn crashes_during_large_snapshots_lose_nothing() {
     let mut acked: Vec<(String, Vec<u8>)> = Vec::new();
     let mut x = 0x9e37_79b9_7f4a_7c15_u64;
     for round in 0..6 {
-        let mut server = Pookeeper::start_in(&dir.0, &["--set", "snapCount=50"]);
+        let server = Pookeeper::start_in(&dir.0, &["--set", "snapCount=50"]);
         let c = connect(&server.hostport()).await;
         if round == 0 {
             c.create("/big", b"", &persistent()).await.unwrap();
@@ -169,17 +188,8 @@ async fn crashes_during_large_snapshots_lose_nothing() {
             let (d, _) = c.get_data(&format!("/big/n{i}")).await.unwrap();
             assert_eq!(d, big, "round {round}: /big/n{i}");
         }
-        for (p, d) in &acked {
-            let (got, _) = c
-                .get_data(p)
-                .await
-                .unwrap_or_else(|e| panic!("round {round}: {p} lost: {e}"));
-            assert_eq!(&got, d, "round {round}: {p}");
-        }
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let kill_after = Duration::from_millis(100 + x % 400);
+        assert_acked(&c, &acked, round).await;
+        let kill_after = Duration::from_millis(100 + next_random(&mut x) % 400);
         let big = big.clone();
         let writer = tokio::spawn(async move {
             let mut done = Vec::new();
@@ -198,13 +208,7 @@ async fn crashes_during_large_snapshots_lose_nothing() {
             }
             done
         });
-        tokio::time::sleep(kill_after).await;
-        server.crash();
-        let done = tokio::time::timeout(Duration::from_secs(30), writer)
-            .await
-            .expect("writer stops after the crash")
-            .unwrap();
-        acked.extend(done);
+        acked.extend(crash_during(server, kill_after, writer).await);
     }
     assert!(acked.len() > 20, "the writers got work acknowledged");
     let snapshots = std::fs::read_dir(dir.0.join("version-1"))
