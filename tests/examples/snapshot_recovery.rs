@@ -20,6 +20,25 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// A framed create request (persistent, world:anyone ALL).
+fn create_frame(xid: i32, path: &str, data: &[u8]) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&xid.to_be_bytes());
+    b.extend_from_slice(&1i32.to_be_bytes());
+    b.extend_from_slice(&(path.len() as i32).to_be_bytes());
+    b.extend_from_slice(path.as_bytes());
+    b.extend_from_slice(&(data.len() as i32).to_be_bytes());
+    b.extend_from_slice(data);
+    b.extend_from_slice(&1i32.to_be_bytes());
+    b.extend_from_slice(&31i32.to_be_bytes());
+    for part in ["world", "anyone"] {
+        b.extend_from_slice(&(part.len() as i32).to_be_bytes());
+        b.extend_from_slice(part.as_bytes());
+    }
+    b.extend_from_slice(&0i32.to_be_bytes());
+    frame(&b)
+}
+
 fn frame(body: &[u8]) -> Vec<u8> {
     let mut f = (body.len() as u32).to_be_bytes().to_vec();
     f.extend_from_slice(body);
@@ -84,21 +103,7 @@ fn main() {
         } else {
             format!("/d{}/n{}", i % 1000, i)
         };
-        let mut b = Vec::new();
-        b.extend_from_slice(&(i as i32 + 1).to_be_bytes());
-        b.extend_from_slice(&1i32.to_be_bytes());
-        b.extend_from_slice(&(path.len() as i32).to_be_bytes());
-        b.extend_from_slice(path.as_bytes());
-        b.extend_from_slice(&100i32.to_be_bytes());
-        b.extend_from_slice(&data);
-        b.extend_from_slice(&1i32.to_be_bytes());
-        b.extend_from_slice(&31i32.to_be_bytes());
-        for part in ["world", "anyone"] {
-            b.extend_from_slice(&(part.len() as i32).to_be_bytes());
-            b.extend_from_slice(part.as_bytes());
-        }
-        b.extend_from_slice(&0i32.to_be_bytes());
-        batch.extend_from_slice(&frame(&b));
+        batch.extend_from_slice(&create_frame(i as i32 + 1, &path, &data));
         if batch.len() > 1 << 16 {
             drive(&mut server, &batch, &mut log);
             batch.clear();
@@ -148,31 +153,20 @@ fn main() {
         let mut batch = Vec::new();
         for k in 0..60 {
             xid += 1;
-            let mut b = Vec::new();
-            b.extend_from_slice(&xid.to_be_bytes());
             let path = format!("/d{}/n{}", k % 1000, 1000 + pieces * 1000 + k);
             if k < 50 {
+                let mut b = Vec::new();
+                b.extend_from_slice(&xid.to_be_bytes());
                 b.extend_from_slice(&5i32.to_be_bytes());
                 b.extend_from_slice(&(path.len() as i32).to_be_bytes());
                 b.extend_from_slice(path.as_bytes());
                 b.extend_from_slice(&3i32.to_be_bytes());
                 b.extend_from_slice(b"new");
                 b.extend_from_slice(&(-1i32).to_be_bytes());
+                batch.extend_from_slice(&frame(&b));
             } else {
-                let path = format!("{path}-new");
-                b.extend_from_slice(&1i32.to_be_bytes());
-                b.extend_from_slice(&(path.len() as i32).to_be_bytes());
-                b.extend_from_slice(path.as_bytes());
-                b.extend_from_slice(&0i32.to_be_bytes());
-                b.extend_from_slice(&1i32.to_be_bytes());
-                b.extend_from_slice(&31i32.to_be_bytes());
-                for part in ["world", "anyone"] {
-                    b.extend_from_slice(&(part.len() as i32).to_be_bytes());
-                    b.extend_from_slice(part.as_bytes());
-                }
-                b.extend_from_slice(&0i32.to_be_bytes());
+                batch.extend_from_slice(&create_frame(xid, &format!("{path}-new"), &[]));
             }
-            batch.extend_from_slice(&frame(&b));
         }
         drive(&mut server, &batch, &mut log);
     }
