@@ -257,6 +257,60 @@ fn inspect_describes_a_data_dir() {
     );
 }
 
+/// The zxids of the finished snapshots in a data dir.
+fn snapshot_zxids(data_dir: &std::path::Path) -> Vec<i64> {
+    std::fs::read_dir(data_dir.join("version-1"))
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            i64::from_str_radix(name.strip_prefix("snapshot.")?, 16).ok()
+        })
+        .collect()
+}
+
+/// The zxid in a `csnp` answer.
+fn csnp(hostport: &str) -> i64 {
+    let answer = pookeeper_tests::four_letter_word(hostport, "csnp").unwrap();
+    let hex = answer
+        .trim()
+        .strip_prefix("Snapshot requested at zxid 0x")
+        .unwrap_or_else(|| panic!("{answer}"));
+    i64::from_str_radix(hex, 16).unwrap()
+}
+
+/// A `csnp` that arrives while another snapshot is being written is not
+/// forgotten: it is taken once that one is done.
+#[test]
+fn csnp_during_a_snapshot_is_taken_after_it() {
+    let dir = TempDir::new("csnp2");
+    let server = Pookeeper::start_in(&dir.0, &["--set", "4lw.commands.whitelist=csnp"]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let second = rt.block_on(async {
+        let c = connect(&server.hostport()).await;
+        // A few megabytes, so that writing the first snapshot takes a while.
+        let data = vec![7u8; 4096];
+        for i in 0..1000 {
+            c.create(&format!("/n{i}"), &data, &persistent())
+                .await
+                .unwrap();
+        }
+        let first = csnp(&server.hostport());
+        c.create("/after", b"", &persistent()).await.unwrap();
+        let second = csnp(&server.hostport());
+        assert!(second > first, "{second:#x} after {first:#x}");
+        second
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !snapshot_zxids(&dir.0).iter().any(|&z| z >= second) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "second csnp lost: snapshots at {:x?}, wanted one at or after {second:#x}",
+            snapshot_zxids(&dir.0)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn autopurge_keeps_three_snapshots_and_csnp_forces_one() {
     let dir = TempDir::new("purge");
@@ -312,18 +366,15 @@ fn autopurge_keeps_three_snapshots_and_csnp_forces_one() {
         };
         assert_eq!(settled(3), 3, "snapRetainCount");
         assert!(count("log.") <= 4, "old segments purged: {}", count("log."));
-        let answer = pookeeper_tests::four_letter_word(&server.hostport(), "csnp").unwrap();
-        let zxid = answer
-            .trim()
-            .strip_prefix("Snapshot requested at zxid 0x")
-            .unwrap_or_else(|| panic!("{answer}"));
-        let zxid = i64::from_str_radix(zxid, 16).unwrap();
-        let file = dir.0.join(format!("version-1/snapshot.{zxid:016x}"));
+        let zxid = csnp(&server.hostport());
+        // The snapshot is taken once the log is flushed, so it may cover a
+        // later zxid than the one in the answer (the client's closeSession
+        // can land in between): wait for one at or after it.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while !file.exists() {
+        while !snapshot_zxids(&dir.0).iter().any(|&z| z >= zxid) {
             assert!(
                 std::time::Instant::now() < deadline,
-                "no forced snapshot {file:?}"
+                "no forced snapshot at or after zxid {zxid:#x}"
             );
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -240,6 +240,9 @@ pub struct DiskLog {
     purge_retain: Option<usize>,
     /// The snapshot being written.
     snap_job: Option<SnapJob>,
+    /// An operator asked for a snapshot (`csnp`) that has not started yet:
+    /// it waits for the one being written, or for the log to be flushed.
+    snap_forced: bool,
 }
 
 /// How much of a snapshot is encoded per loop turn.
@@ -442,6 +445,7 @@ impl DiskLog {
             purge_retain: (settings.purge_interval_hours > 0)
                 .then_some(settings.snap_retain_count.max(3)),
             snap_job: None,
+            snap_forced: false,
         }
     }
 
@@ -468,9 +472,11 @@ impl DiskLog {
     /// tree's size. When the file is in place, purges old files. The log
     /// rolls to a new segment when a snapshot starts.
     pub fn snapshot_work(&mut self, server: &mut Server, forced: bool) -> io::Result<()> {
+        self.snap_forced |= forced;
         let Some(job) = self.snap_job.as_mut() else {
             let due = self.last_durable - self.last_snapshot >= self.snap_count;
-            if (due || forced) && self.buf.is_empty() && self.pending.is_none() {
+            if (due || self.snap_forced) && self.buf.is_empty() && self.pending.is_none() {
+                self.snap_forced = false;
                 let zxid = server.begin_snapshot();
                 match SnapJob::start(&self.snap_dir, zxid) {
                     Ok(job) => self.snap_job = Some(job),
@@ -518,7 +524,10 @@ impl DiskLog {
     /// When the runtime should come back for snapshot work: at once while
     /// encoding, soon while the writer thread finishes.
     pub fn snapshot_wakeup(&self, now: Instant) -> Option<Instant> {
-        let job = self.snap_job.as_ref()?;
+        let Some(job) = self.snap_job.as_ref() else {
+            // A requested snapshot starts on the next turn.
+            return self.snap_forced.then_some(now);
+        };
         Some(if job.encoding() {
             now
         } else {
