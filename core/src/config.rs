@@ -38,6 +38,10 @@ pub struct Config {
     /// `enforceQuota` (`zookeeper.enforceQuota`): hard quota limits refuse
     /// writes with QUOTAEXCEEDED. Default false, as ZooKeeper.
     pub enforce_quota: bool,
+    /// `reconfigEnabled`. A standalone server cannot change its membership:
+    /// reconfig fails with RECONFIGDISABLED when false (the default) and
+    /// UNIMPLEMENTED when true, as in a standalone ZooKeeper.
+    pub reconfig_enabled: bool,
     /// `znode.container.checkIntervalMs`: how often containers and TTL nodes
     /// are checked for removal. Default 60 s.
     pub container_check_interval: Duration,
@@ -67,6 +71,7 @@ impl Default for Config {
             super_digest: None,
             extended_types: false,
             enforce_quota: false,
+            reconfig_enabled: false,
             container_check_interval: Duration::from_secs(60),
             container_max_per_minute: 10_000,
             container_max_never_used: None,

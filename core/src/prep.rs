@@ -72,7 +72,7 @@ impl<'a> Prep<'a> {
         }
         self.tree.get(p).map(|n| View {
             acl: self.tree.acl_of(n).iter().cloned().collect(),
-            data_len: n.data.len() as i64,
+            data_len: crate::tree::data_len(&n.data) as i64,
             version: n.version,
             cversion: n.cversion,
             aversion: n.aversion,
@@ -134,7 +134,7 @@ impl<'a> Prep<'a> {
         if parent.ephemeral_owner != 0 && !crate::tree::is_special_owner(parent.ephemeral_owner) {
             return Err(ErrorCode::NoChildrenForEphemerals);
         }
-        self.check_quota(&path, req.data.len() as i64, 1)?;
+        self.check_quota(&path, crate::tree::data_len(&req.data) as i64, 1)?;
         let parent_cversion = parent.cversion.wrapping_add(1);
         // ZooKeeper makes a container only for the createContainer opcode
         // (a create with flags 4 makes a plain persistent node), whatever
@@ -160,7 +160,7 @@ impl<'a> Prep<'a> {
             &path,
             Some(View {
                 acl: acl.clone(),
-                data_len: req.data.len() as i64,
+                data_len: crate::tree::data_len(&req.data) as i64,
                 version: 0,
                 cversion: 0,
                 aversion: 0,
@@ -204,20 +204,25 @@ impl<'a> Prep<'a> {
     }
 
     /// setData.
-    pub(crate) fn set_data(&mut self, path: &str, data: &bytes::Bytes, version: i32) -> PrepResult {
+    pub(crate) fn set_data(
+        &mut self,
+        path: &str,
+        data: &Option<bytes::Bytes>,
+        version: i32,
+    ) -> PrepResult {
         if !path::is_valid(path) {
             return Err(ErrorCode::BadArguments);
         }
         let node = self.node(path)?;
         self.check_acl(&node, perm::WRITE)?;
-        self.check_quota(path, data.len() as i64 - node.data_len, 0)?;
+        self.check_quota(path, crate::tree::data_len(data) as i64 - node.data_len, 0)?;
         check_version(node.version, version)?;
         let version = node.version.wrapping_add(1);
         self.record(
             path,
             Some(View {
                 version,
-                data_len: data.len() as i64,
+                data_len: crate::tree::data_len(data) as i64,
                 ..node
             }),
         );
@@ -454,7 +459,7 @@ mod tests {
             MultiOp::Create(CreateRequest {
                 op: op::CREATE,
                 path: p.into(),
-                data: bytes::Bytes::new(),
+                data: Some(bytes::Bytes::new()),
                 acl: Some(smallvec::smallvec![Acl::open()]),
                 flags,
                 ttl: -1,
@@ -503,7 +508,7 @@ mod tests {
         let mk = |path: &str, flags, acl: Option<AclList>| CreateRequest {
             op: op::CREATE,
             path: path.into(),
-            data: bytes::Bytes::new(),
+            data: Some(bytes::Bytes::new()),
             acl,
             flags,
             ttl: -1,

@@ -1103,8 +1103,13 @@ impl Server {
                 self.send(conn, Self::connect_response(timeout, sid, &passwd));
             }
             Request::Other if opcode == op::RECONFIG => {
-                // reconfigEnabled is false: a failed write, as in ZooKeeper.
-                let code = ErrorCode::ReconfigDisabled;
+                // A failed write, as in a standalone ZooKeeper: disabled, or
+                // (reconfigEnabled=true) not possible without an ensemble.
+                let code = if self.config.reconfig_enabled {
+                    ErrorCode::Unimplemented
+                } else {
+                    ErrorCode::ReconfigDisabled
+                };
                 let (zxid, _) = self.write(sid, xid, TxnOp::Error { code: code.code() });
                 self.reply(conn, xid, zxid, code);
             }
@@ -1286,7 +1291,10 @@ impl Server {
                         w.int(op::ERROR).boolean(false).int(no_auth).int(no_auth);
                     }
                     Some(n) => {
-                        w.int(op::GET_DATA).boolean(false).int(0).buffer(&n.data);
+                        w.int(op::GET_DATA)
+                            .boolean(false)
+                            .int(0)
+                            .buffer_opt(n.data.as_deref());
                         encode_stat(&mut w, &n.stat());
                     }
                     None => {
@@ -1344,7 +1352,7 @@ impl Server {
             Request::GetData { path, watch } => match tree.get(&path) {
                 Some(n) if !can(n, perm::READ) => Err(ErrorCode::NoAuth),
                 Some(n) => {
-                    w.buffer(&n.data);
+                    w.buffer_opt(n.data.as_deref());
                     encode_stat(&mut w, &n.stat());
                     if watch {
                         self.watches.add(Kind::Data, &path, conn);
@@ -1813,7 +1821,7 @@ impl Server {
                 None => fail(ErrorCode::NoNode),
             },
             Command::Get(p) => match readable(&p) {
-                Ok(n) => format!("true:{}", escape(&n.data)),
+                Ok(n) => format!("true:{}", escape(n.data.as_deref().unwrap_or_default())),
                 Err(e) => fail(e),
             },
             Command::Children(p) => match readable(&p) {
@@ -1852,7 +1860,7 @@ impl Server {
                 let req = records::CreateRequest {
                     op: op::CREATE,
                     path,
-                    data: Bytes::from(data),
+                    data: Some(Bytes::from(data)),
                     acl: Some(smallvec::smallvec![records::Acl::open()]),
                     flags: i32::from(ephemeral) | (i32::from(sequential) << 1),
                     ttl: -1,
@@ -1872,10 +1880,11 @@ impl Server {
                 }
             }
             Command::Set(p, data) => {
-                let r =
-                    Prep::new(tree, sid, &auth)
-                        .options(&cfg)
-                        .set_data(&p, &Bytes::from(data), -1);
+                let r = Prep::new(tree, sid, &auth).options(&cfg).set_data(
+                    &p,
+                    &Some(Bytes::from(data)),
+                    -1,
+                );
                 match write(self, r) {
                     Ok(_) => "true".into(),
                     Err(e) => fail(e),

@@ -1152,3 +1152,37 @@ fn recovery_from_snapshot_and_log_restores_everything() {
         "{err}"
     );
 }
+
+#[test]
+fn null_data_stays_null_and_empty_stays_empty() {
+    let mut w = World::new();
+    let mut c = w.connect();
+    let raw_len = |r: &Reply| i32::from_be_bytes(r.body[..4].try_into().unwrap());
+    // create with a null data buffer (length -1), as zkCli's `create /n`.
+    let mut b = Writer::new();
+    b.string("/n").null();
+    encode_acls(&mut b, &[Acl::open()]);
+    b.int(0);
+    assert_eq!(w.call(&mut c, op::CREATE, &b.finish()).err, 0);
+    let r = w.call(&mut c, op::GET_DATA, &path_watch("/n", false));
+    assert_eq!(raw_len(&r), -1, "null comes back as null");
+    let mut rd = Reader::new(&r.body);
+    assert_eq!(rd.buffer_opt("d").unwrap(), None);
+    assert_eq!(decode_stat(&mut rd).unwrap().data_length, 0);
+    // Empty is not null.
+    assert_eq!(
+        w.call(&mut c, op::SET_DATA, &set_body("/n", b"", -1)).err,
+        0
+    );
+    let r = w.call(&mut c, op::GET_DATA, &path_watch("/n", false));
+    assert_eq!(raw_len(&r), 0);
+    // setData with null data.
+    let mut b = Writer::new();
+    b.string("/n").null().int(-1);
+    assert_eq!(w.call(&mut c, op::SET_DATA, &b.finish()).err, 0);
+    let r = w.call(&mut c, op::GET_DATA, &path_watch("/n", false));
+    assert_eq!(raw_len(&r), -1);
+    // The root and /zookeeper hold empty data, as in ZooKeeper.
+    let r = w.call(&mut c, op::GET_DATA, &path_watch("/", false));
+    assert_eq!(raw_len(&r), 0);
+}

@@ -313,12 +313,15 @@ pub(crate) fn encode_snapshot(db: &mut crate::txn::Database) -> Vec<u8> {
 /// Appends one node record of a snapshot.
 pub(crate) fn snapshot_record(out: &mut Vec<u8>, rec: &crate::tree::SnapRecord<'_>) {
     let s = &rec.stat;
-    out.reserve(rec.path.len() + rec.data.len() + 88);
+    let data = rec.data.unwrap_or_default();
+    out.reserve(rec.path.len() + data.len() + 88);
     out.extend_from_slice(&(rec.path.len() as i32).to_be_bytes());
     out.extend_from_slice(rec.path.as_bytes());
     out.extend_from_slice(&(rec.seq as i64).to_be_bytes());
-    out.extend_from_slice(&(rec.data.len() as i32).to_be_bytes());
-    out.extend_from_slice(rec.data);
+    // Null data is length -1, as in jute.
+    let len = rec.data.map_or(-1, |d| d.len() as i32);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(data);
     out.extend_from_slice(&rec.acl.to_be_bytes());
     for v in [s.czxid, s.mzxid, s.ctime, s.mtime] {
         out.extend_from_slice(&v.to_be_bytes());
@@ -380,7 +383,7 @@ pub(crate) fn decode_snapshot(bytes: &[u8]) -> Result<crate::txn::Database, Snap
         } else {
             r.long("seq").map_err(bad)? as u64
         };
-        let data = r.buffer("data").map_err(bad)?;
+        let data = r.buffer_opt("data").map_err(bad)?;
         let acl = r.int("acl").map_err(bad)?;
         let stat = crate::tree::StoredStat {
             czxid: r.long("czxid").map_err(bad)?,
@@ -496,7 +499,7 @@ mod tests {
                 7,
                 TxnOp::Create {
                     path: p.into(),
-                    data: bytes::Bytes::from(p.as_bytes().to_vec()),
+                    data: Some(bytes::Bytes::from(p.as_bytes().to_vec())),
                     acl: acl.clone(),
                     ephemeral_owner: owner,
                     parent_cversion: 1,
@@ -508,7 +511,7 @@ mod tests {
             7,
             TxnOp::SetData {
                 path: "/a".into(),
-                data: bytes::Bytes::from_static(b"v2"),
+                data: Some(bytes::Bytes::from_static(b"v2")),
                 version: 1,
             },
         );
@@ -589,7 +592,8 @@ mod tests {
                         let p = crate::tree::child_path(&parent, &format!("n{}", r % 50));
                         let c = db.tree.get(&parent).map_or(0, |n| n.cversion) + 1;
                         let acl = if r % 7 == 0 { &other } else { &open };
-                        let data = bytes::Bytes::from(format!("d{z}"));
+                        // Some nodes hold null data, which must survive.
+                        let data = (r % 5 != 0).then(|| bytes::Bytes::from(format!("d{z}")));
                         if db.tree.create(&p, data, acl, 0, c, z, z) {
                             paths.push(p);
                         }
@@ -609,7 +613,7 @@ mod tests {
                             let p = &paths[(r / 10) as usize % paths.len()];
                             let v = db.tree.get(p).map_or(0, |n| n.version) + 1;
                             db.tree
-                                .set_data(p, bytes::Bytes::from(format!("s{z}")), v, z, z);
+                                .set_data(p, Some(bytes::Bytes::from(format!("s{z}"))), v, z, z);
                         }
                     }
                     _ => {

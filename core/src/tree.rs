@@ -50,12 +50,18 @@ fn java_string_hash(s: &str) -> i32 {
         .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
 }
 
+/// The length of znode data, 0 for null (as in ZooKeeper's Stat).
+pub(crate) fn data_len(data: &Option<Bytes>) -> usize {
+    data.as_ref().map_or(0, Bytes::len)
+}
+
 /// One znode.
 #[derive(Debug, Clone)]
 pub(crate) struct Node {
     /// Its full path (its name is the last segment).
     pub(crate) path: Box<str>,
-    pub(crate) data: Bytes,
+    /// `None` is null data, which ZooKeeper keeps apart from empty data.
+    pub(crate) data: Option<Bytes>,
     pub(crate) acl: AclRef,
     pub(crate) czxid: i64,
     pub(crate) mzxid: i64,
@@ -77,7 +83,7 @@ pub(crate) struct Node {
 impl Node {
     fn new(
         path: &str,
-        data: Bytes,
+        data: Option<Bytes>,
         acl: AclRef,
         zxid: i64,
         time: i64,
@@ -104,7 +110,7 @@ impl Node {
 
     /// What an unused slot of the node store holds.
     pub(crate) fn vacant() -> Self {
-        Self::new("", Bytes::new(), 0, 0, 0, 0)
+        Self::new("", None, 0, 0, 0, 0)
     }
 
     /// The Stat clients see.
@@ -123,7 +129,7 @@ impl Node {
             } else {
                 self.ephemeral_owner
             },
-            data_length: self.data.len() as i32,
+            data_length: data_len(&self.data) as i32,
             // ZooKeeper stores the number of creates and reports the number
             // of changes: every create has a delete except for the children
             // still present (DataNode.copyStat). A fresh root reads -1.
@@ -305,7 +311,7 @@ impl DataTree {
             } else {
                 t.acls.intern(&open)
             };
-            let n = Node::new(p, Bytes::new(), acl, 0, 0, 0);
+            let n = Node::new(p, Some(Bytes::new()), acl, 0, 0, 0);
             t.data_size += p.len() as u64;
             match path::parent(p).map(path::normalize) {
                 Some(parent) if p != "/" => {
@@ -451,7 +457,7 @@ impl DataTree {
     pub(crate) fn create(
         &mut self,
         path: &str,
-        data: Bytes,
+        data: Option<Bytes>,
         acl: &AclList,
         ephemeral_owner: i64,
         parent_cversion: i32,
@@ -473,7 +479,7 @@ impl DataTree {
             }
         }
         let acl = self.acls.intern(acl);
-        self.data_size += (path.len() + data.len()) as u64;
+        self.data_size += (path.len() + data_len(&data)) as u64;
         let node = Node::new(path, data, acl, zxid, time, ephemeral_owner);
         if !self.nodes.insert(parent_path, node, None) {
             return false;
@@ -527,7 +533,7 @@ impl DataTree {
         self.acls.release(node.acl);
         self.data_size = self
             .data_size
-            .saturating_sub((path.len() + node.data.len()) as u64);
+            .saturating_sub((path.len() + data_len(&node.data)) as u64);
         if is_special_owner(node.ephemeral_owner) {
             self.special.remove(path);
         }
@@ -550,7 +556,7 @@ impl DataTree {
             }
         }
         if let Some(prefix) = self.quota_prefix(path) {
-            self.add_to_quota_stats(&prefix, -(node.data.len() as i64), -1);
+            self.add_to_quota_stats(&prefix, -(data_len(&node.data) as i64), -1);
         }
         true
     }
@@ -560,15 +566,16 @@ impl DataTree {
     pub(crate) fn set_data(
         &mut self,
         path: &str,
-        data: Bytes,
+        data: Option<Bytes>,
         version: i32,
         zxid: i64,
         time: i64,
     ) -> Option<Stat> {
         self.preserve(path::normalize(path));
         let n = self.nodes.get_mut(path::normalize(path))?;
-        self.data_size = self.data_size.saturating_sub(n.data.len() as u64) + data.len() as u64;
-        let diff = data.len() as i64 - n.data.len() as i64;
+        self.data_size =
+            self.data_size.saturating_sub(data_len(&n.data) as u64) + data_len(&data) as u64;
+        let diff = data_len(&data) as i64 - data_len(&n.data) as i64;
         n.data = data;
         n.version = version;
         n.mzxid = zxid;
@@ -610,7 +617,7 @@ impl DataTree {
                 _ => {}
             }
         }
-        let len = self.nodes.get(path).map_or(0, |n| n.data.len() as i64);
+        let len = self.nodes.get(path).map_or(0, |n| data_len(&n.data) as i64);
         if let Some(prefix) = self.quota_prefix(path) {
             self.add_to_quota_stats(&prefix, len, 1);
         }
@@ -625,7 +632,7 @@ impl DataTree {
         while let Some(p) = stack.pop() {
             if let Some(n) = self.nodes.get(p.as_str()) {
                 count += 1;
-                bytes += n.data.len() as i64;
+                bytes += data_len(&n.data) as i64;
                 for (c, _) in self.nodes.children(n) {
                     stack.push(child_path(&p, c));
                 }
@@ -642,7 +649,7 @@ impl DataTree {
         let Some(n) = self.nodes.get(sp.as_str()) else {
             return;
         };
-        let mut st = quota::StatsTrack::parse(&n.data);
+        let mut st = quota::StatsTrack::parse(n.data.as_deref().unwrap_or_default());
         st.set("count", st.get("count") + count);
         st.set("bytes", st.get("bytes") + bytes);
         self.replace_data_in_place(&sp, st.to_bytes());
@@ -653,8 +660,9 @@ impl DataTree {
     fn replace_data_in_place(&mut self, path: &str, data: Vec<u8>) {
         self.preserve(path);
         if let Some(n) = self.nodes.get_mut(path) {
-            self.data_size = self.data_size.saturating_sub(n.data.len() as u64) + data.len() as u64;
-            n.data = Bytes::from(data);
+            self.data_size =
+                self.data_size.saturating_sub(data_len(&n.data) as u64) + data.len() as u64;
+            n.data = Some(Bytes::from(data));
         }
     }
 
@@ -668,11 +676,11 @@ impl DataTree {
         let Some(limits) = self.nodes.get(quota::limits_path(&prefix).as_str()) else {
             return true;
         };
-        let limits = quota::StatsTrack::parse(&limits.data);
+        let limits = quota::StatsTrack::parse(limits.data.as_deref().unwrap_or_default());
         let current = self
             .nodes
             .get(quota::stats_path(&prefix).as_str())
-            .map(|n| quota::StatsTrack::parse(&n.data))
+            .map(|n| quota::StatsTrack::parse(n.data.as_deref().unwrap_or_default()))
             .unwrap_or_default();
         let over = |diff: i64, hard: &str, cur: &str| {
             diff != 0 && limits.get(hard) > -1 && current.get(cur) + diff > limits.get(hard)
@@ -766,7 +774,7 @@ impl DataTree {
 /// change after that point.
 #[derive(Debug)]
 struct Image {
-    data: Bytes,
+    data: Option<Bytes>,
     /// A reference held on the list until the image is written.
     acl: AclRef,
     stat: StoredStat,
@@ -781,7 +789,7 @@ pub(crate) struct SnapRecord<'a> {
     pub(crate) path: &'a str,
     /// Creation sequence number under its parent (orders the children).
     pub(crate) seq: u64,
-    pub(crate) data: &'a [u8],
+    pub(crate) data: Option<&'a [u8]>,
     pub(crate) acl: AclRef,
     pub(crate) stat: StoredStat,
 }
@@ -958,7 +966,7 @@ impl DataTree {
             f(SnapRecord {
                 path: &path,
                 seq: img.seq.unwrap_or(seq),
-                data: &img.data,
+                data: img.data.as_deref(),
                 acl: img.acl,
                 stat: img.stat,
             });
@@ -968,7 +976,7 @@ impl DataTree {
             f(SnapRecord {
                 path: &path,
                 seq,
-                data: &n.data,
+                data: n.data.as_deref(),
                 acl: n.acl,
                 stat: StoredStat::of(n),
             });
@@ -1016,7 +1024,7 @@ impl DataTree {
         rec: SnapRecord<'_>,
         last_parent: &mut Option<(String, NodeId)>,
     ) -> bool {
-        let data = Bytes::copy_from_slice(rec.data);
+        let data = rec.data.map(Bytes::copy_from_slice);
         // The caller interned the list once; each node holds a reference.
         self.acls.retain(rec.acl);
         let Some(parent_path) = path::parent(rec.path).map(path::normalize) else {
@@ -1048,17 +1056,17 @@ impl DataTree {
                     self.acls.release(rec.acl);
                     return false;
                 };
-                let (old_acl, old_len) = (old.acl, old.data.len());
+                let (old_acl, old_len) = (old.acl, data_len(&old.data));
                 old.acl = n.acl;
                 old.data = n.data;
                 rec.stat.apply_to(old);
                 self.acls.release(old_acl);
-                self.data_size =
-                    self.data_size.saturating_sub(old_len as u64) + rec.data.len() as u64;
+                self.data_size = self.data_size.saturating_sub(old_len as u64)
+                    + rec.data.map_or(0, <[u8]>::len) as u64;
                 return true;
             }
         }
-        self.data_size += (rec.path.len() + rec.data.len()) as u64;
+        self.data_size += (rec.path.len() + rec.data.map_or(0, <[u8]>::len)) as u64;
         self.index_owner(rec.path, rec.stat.ephemeral_owner);
         if path::name(rec.path) == quota::LIMITS {
             if let Some(qp) = parent_path.strip_prefix(quota::QUOTA_ROOT) {
@@ -1100,7 +1108,7 @@ impl DataTree {
 
 /// A node as [`DataTree::dump`] lists it: path, sequence number, data, ACL
 /// and stored Stat.
-pub(crate) type DumpedNode = (String, u64, Bytes, Vec<Acl>, StoredStat);
+pub(crate) type DumpedNode = (String, u64, Option<Bytes>, Vec<Acl>, StoredStat);
 
 fn push_entry(frame: &mut Frame, name: &str, seq: u64) {
     let a = frame.names.len() as u32;
@@ -1167,13 +1175,13 @@ mod tests {
     #[test]
     fn create_and_delete_update_parent_stat() {
         let mut t = DataTree::new();
-        assert!(t.create("/a", Bytes::from_static(b"x"), &open(), 0, 1, 5, 100));
-        assert!(!t.create("/a", Bytes::new(), &open(), 0, 2, 6, 100));
-        assert!(!t.create("/no/b", Bytes::new(), &open(), 0, 1, 6, 100));
+        assert!(t.create("/a", Some(Bytes::from_static(b"x")), &open(), 0, 1, 5, 100));
+        assert!(!t.create("/a", Some(Bytes::new()), &open(), 0, 2, 6, 100));
+        assert!(!t.create("/no/b", Some(Bytes::new()), &open(), 0, 1, 6, 100));
         let root = t.get("/").unwrap().stat();
         // Reported: 2 × creates − children = 2 × 1 − 2.
         assert_eq!((root.cversion, root.pzxid, root.num_children), (0, 5, 2));
-        assert!(t.create("/a/e", Bytes::new(), &open(), 42, 1, 7, 100));
+        assert!(t.create("/a/e", Some(Bytes::new()), &open(), 42, 1, 7, 100));
         assert_eq!(t.ephemerals_of(42), vec!["/a/e".to_string()]);
         assert!(t.delete("/a/e", 8));
         let a = t.get("/a").unwrap().stat();
@@ -1189,7 +1197,15 @@ mod tests {
     fn acl_lists_are_shared() {
         let mut t = DataTree::new();
         for i in 0..100 {
-            t.create(&format!("/n{i}"), Bytes::new(), &open(), 0, i + 1, 10, 0);
+            t.create(
+                &format!("/n{i}"),
+                Some(Bytes::new()),
+                &open(),
+                0,
+                i + 1,
+                10,
+                0,
+            );
         }
         assert_eq!(t.acls.len(), 2); // open, and /zookeeper/config's read-only
         for i in 0..100 {
@@ -1201,10 +1217,18 @@ mod tests {
     /// A tree with `/p` and the given children created under it in order.
     fn with_children(names: &[&str]) -> DataTree {
         let mut t = DataTree::new();
-        t.create("/p", Bytes::new(), &open(), 0, 1, 1, 0);
+        t.create("/p", Some(Bytes::new()), &open(), 0, 1, 1, 0);
         for (i, n) in names.iter().enumerate() {
             let z = i as i64 + 2;
-            assert!(t.create(&format!("/p/{n}"), Bytes::new(), &open(), 0, z as i32, z, 0));
+            assert!(t.create(
+                &format!("/p/{n}"),
+                Some(Bytes::new()),
+                &open(),
+                0,
+                z as i32,
+                z,
+                0
+            ));
         }
         t
     }
@@ -1240,7 +1264,7 @@ mod tests {
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         let mut t = with_children(&refs);
         assert!(t.delete("/p/n3", 30));
-        assert!(t.create("/p/n3", Bytes::new(), &open(), 0, 30, 31, 0));
+        assert!(t.create("/p/n3", Some(Bytes::new()), &open(), 0, 30, 31, 0));
         let want = "n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, n10, n12, n11, n14, n13, n16, n15, n18, n17, n19";
         assert_eq!(zk_order(&t), want);
         t.check_invariants().unwrap();

@@ -44,8 +44,8 @@ pub enum TxnOp {
     Create {
         /// Full path.
         path: String,
-        /// Data.
-        data: Bytes,
+        /// Data; `None` is null data (not the same as empty).
+        data: Option<Bytes>,
         /// ACL.
         acl: AclList,
         /// Owner session for ephemerals, container/TTL markers, else 0.
@@ -62,8 +62,8 @@ pub enum TxnOp {
     SetData {
         /// Full path.
         path: String,
-        /// New data.
-        data: Bytes,
+        /// New data; `None` is null data.
+        data: Option<Bytes>,
         /// The new version.
         version: i32,
     },
@@ -298,7 +298,7 @@ fn encode_op(w: &mut Writer, op: &TxnOp) {
             ephemeral_owner,
             parent_cversion,
         } => {
-            w.int(T_CREATE).string(path).buffer(data);
+            w.int(T_CREATE).string(path).buffer_opt(data.as_deref());
             encode_acls(w, acl);
             w.long(*ephemeral_owner).int(*parent_cversion);
         }
@@ -310,7 +310,10 @@ fn encode_op(w: &mut Writer, op: &TxnOp) {
             data,
             version,
         } => {
-            w.int(T_SET_DATA).string(path).buffer(data).int(*version);
+            w.int(T_SET_DATA)
+                .string(path)
+                .buffer_opt(data.as_deref())
+                .int(*version);
         }
         TxnOp::SetAcl { path, acl, version } => {
             w.int(T_SET_ACL).string(path);
@@ -340,7 +343,7 @@ fn decode_op(r: &mut Reader<'_>, depth: u32) -> Result<TxnOp, DecodeError> {
         T_CLOSE_SESSION => TxnOp::CloseSession,
         T_CREATE => TxnOp::Create {
             path: r.string("path")?,
-            data: r.bytes("data")?,
+            data: r.bytes_opt("data")?,
             acl: decode_acls(r)?.unwrap_or_default(),
             ephemeral_owner: r.long("ephemeralOwner")?,
             parent_cversion: r.int("parentCVersion")?,
@@ -350,7 +353,7 @@ fn decode_op(r: &mut Reader<'_>, depth: u32) -> Result<TxnOp, DecodeError> {
         },
         T_SET_DATA => TxnOp::SetData {
             path: r.string("path")?,
-            data: r.bytes("data")?,
+            data: r.bytes_opt("data")?,
             version: r.int("version")?,
         },
         T_SET_ACL => TxnOp::SetAcl {
@@ -388,7 +391,7 @@ mod tests {
             TxnOp::CloseSession,
             TxnOp::Create {
                 path: "/a".into(),
-                data: Bytes::from_static(b"x"),
+                data: Some(Bytes::from_static(b"x")),
                 acl: acl.clone(),
                 ephemeral_owner: 9,
                 parent_cversion: 3,
@@ -396,7 +399,7 @@ mod tests {
             TxnOp::Delete { path: "/a".into() },
             TxnOp::SetData {
                 path: "/a".into(),
-                data: Bytes::new(),
+                data: None,
                 version: 2,
             },
             TxnOp::SetAcl {
@@ -454,7 +457,7 @@ mod tests {
                 cxid: 0,
                 op: TxnOp::Create {
                     path: p.to_string(),
-                    data: Bytes::new(),
+                    data: Some(Bytes::new()),
                     acl: acl.clone(),
                     ephemeral_owner: 0,
                     parent_cversion: 1,

@@ -110,3 +110,76 @@ fn kazoo_acls_and_auth() {
     );
     assert!(ok && out.contains("OK"), "kazoo_acl failed:\n{out}");
 }
+
+/// kazoo's tests that cannot pass against any standalone server: they need
+/// a real ensemble (several servers), TLS or a second port.
+/// Each entry is a pytest `-k` term (class, or class and test).
+const KAZOO_NEEDS_ENSEMBLE: &[&str] = &[
+    // Grows the host list to three servers and stops the first one.
+    "(TestClient and test_update_host_list)",
+    // TLS on a secure client port.
+    "TestSSLClient",
+    // Dynamic reconfiguration of an ensemble (a standalone ZooKeeper answers
+    // UNIMPLEMENTED, as pookeeper does).
+    "TestReconfig",
+    // Stops two of three servers to reach read-only mode.
+    "(TestReadOnlyMode and test_read_only)",
+];
+
+/// Whether python3 has everything kazoo's own test suite imports.
+fn kazoo_suite_installed() -> bool {
+    Command::new("python3")
+        .args([
+            "-c",
+            "import kazoo, pytest, pytest_timeout, OpenSSL, jks, objgraph",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// kazoo's own test suite (the one shipped inside the kazoo package: client,
+/// connection, watchers, every recipe) against pookeeper instead of the Java
+/// cluster its harness would start. The plugin in tests/python/kazoo_suite
+/// swaps the cluster for one pookeeper process.
+#[test]
+fn kazoos_own_test_suite_passes() {
+    require!(
+        kazoo_suite_installed(),
+        "kazoo's test dependencies (pip install kazoo pytest pytest-timeout pyOpenSSL pyjks objgraph)"
+    );
+    let mut cmd = Command::new("python3");
+    cmd.current_dir(std::env::temp_dir())
+        .env("POOKEEPER_BIN", pookeeper_tests::pookeeper_bin())
+        .env("PYTHONPATH", workspace().join("tests/python/kazoo_suite"))
+        .args([
+            "-m",
+            "pytest",
+            "-p",
+            "pookeeper_cluster",
+            "-p",
+            "no:cacheprovider",
+        ])
+        .args(["--pyargs", "kazoo.tests", "-q", "--timeout", "60", "-rfE"]);
+    let deselect: Vec<String> = KAZOO_NEEDS_ENSEMBLE
+        .iter()
+        .map(|t| format!("not {t}"))
+        .collect();
+    cmd.args(["-k", &deselect.join(" and ")]);
+    let (ok, out) = pookeeper_tests::run_bounded(&mut cmd, Duration::from_secs(900));
+    let summary = out
+        .lines()
+        .rev()
+        .find(|l| l.contains(" passed"))
+        .unwrap_or("");
+    assert!(ok, "kazoo's test suite failed ({summary}):\n{out}");
+    // Something ran: a suite that collected nothing would also "pass".
+    let passed: u32 = summary
+        .split_whitespace()
+        .zip(summary.split_whitespace().skip(1))
+        .find(|(_, w)| w.starts_with("passed"))
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or(0);
+    assert!(passed >= 250, "only {passed} kazoo tests passed:\n{out}");
+}

@@ -116,6 +116,12 @@ impl<'a> Reader<'a> {
         Ok(Bytes::copy_from_slice(self.buffer(what)?))
     }
 
+    /// A buffer copied into its own allocation; `None` for the null buffer
+    /// (ZooKeeper keeps null znode data apart from empty data).
+    pub fn bytes_opt(&mut self, what: &'static str) -> Result<Option<Bytes>, DecodeError> {
+        Ok(self.buffer_opt(what)?.map(Bytes::copy_from_slice))
+    }
+
     /// A string. Invalid UTF-8 is replaced by U+FFFD, as Java's decoder does;
     /// null reads as empty.
     pub fn string(&mut self, what: &'static str) -> Result<String, DecodeError> {
@@ -210,6 +216,14 @@ impl Writer {
         self.buf.put_i32(i32::try_from(v.len()).unwrap_or(i32::MAX));
         self.buf.put_slice(v);
         self
+    }
+
+    /// Writes a buffer, or the null buffer (length -1) for `None`.
+    pub fn buffer_opt(&mut self, v: Option<&[u8]>) -> &mut Self {
+        match v {
+            Some(v) => self.buffer(v),
+            None => self.null(),
+        }
     }
 
     /// Writes a null buffer or string (length -1).

@@ -232,8 +232,8 @@ pub enum MultiOp {
     SetData {
         /// Path.
         path: String,
-        /// New data.
-        data: Bytes,
+        /// New data; `None` when the client sent null.
+        data: Option<Bytes>,
         /// Expected version or -1.
         version: i32,
     },
@@ -277,8 +277,9 @@ pub struct CreateRequest {
     pub op: i32,
     /// Path (without sequence suffix).
     pub path: String,
-    /// Data.
-    pub data: Bytes,
+    /// Data; `None` when the client sent null (ZooKeeper stores and
+    /// returns it as null).
+    pub data: Option<Bytes>,
     /// ACL; `None` when the client sent a null vector.
     pub acl: Option<AclList>,
     /// CreateMode flags.
@@ -290,7 +291,7 @@ pub struct CreateRequest {
 impl CreateRequest {
     fn decode(op: i32, r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let path = r.string("path")?;
-        let data = r.bytes("data")?;
+        let data = r.bytes_opt("data")?;
         let acl = decode_acls(r)?;
         let flags = r.int("flags")?;
         let ttl = if op == op::CREATE_TTL {
@@ -339,8 +340,8 @@ pub enum Request {
     SetData {
         /// Path.
         path: String,
-        /// New data.
-        data: Bytes,
+        /// New data; `None` when the client sent null.
+        data: Option<Bytes>,
         /// Expected version or -1.
         version: i32,
     },
@@ -460,7 +461,7 @@ impl Request {
             },
             op::SET_DATA => Self::SetData {
                 path: r.string("path")?,
-                data: r.bytes("data")?,
+                data: r.bytes_opt("data")?,
                 version: r.int("version")?,
             },
             op::GET_ACL => Self::GetAcl {
@@ -552,7 +553,7 @@ fn decode_multi(r: &mut Reader<'_>) -> Result<Vec<MultiOp>, DecodeError> {
             },
             op::SET_DATA => MultiOp::SetData {
                 path: r.string("path")?,
-                data: r.bytes("data")?,
+                data: r.bytes_opt("data")?,
                 version: r.int("version")?,
             },
             op::CHECK => MultiOp::Check {
@@ -634,7 +635,7 @@ mod tests {
             panic!("not a create")
         };
         assert_eq!(c.path, "/a");
-        assert_eq!(&c.data[..], b"hi");
+        assert_eq!(c.data.as_deref(), Some(&b"hi"[..]));
         assert_eq!(c.acl.unwrap()[0], Acl::open());
         assert_eq!(c.flags, 3);
         assert_eq!(c.ttl, -1);

@@ -124,6 +124,7 @@ impl Settings {
             "enforceQuota" | "zookeeper.enforceQuota" => {
                 self.core.enforce_quota = flag(key, value, at)?
             }
+            "reconfigEnabled" => self.core.reconfig_enabled = flag(key, value, at)?,
             "znode.container.checkIntervalMs" => self.core.container_check_interval = ms(value)?,
             "znode.container.maxPerMinute" => {
                 self.core.container_max_per_minute = num(key, value, at)?

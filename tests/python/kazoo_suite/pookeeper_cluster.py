@@ -1,0 +1,190 @@
+"""A pytest plugin that runs kazoo's own test suite against pookeeper.
+
+kazoo's harness (kazoo.testing.harness) normally starts a cluster of Java
+ZooKeeper servers. This plugin replaces that cluster with one pookeeper
+process, configured the way the harness configures ZooKeeper (4lw
+whitelist *, the harness's superDigest), before any test asks for it.
+
+    POOKEEPER_BIN=target/debug/pookeeper \\
+      python3 -m pytest -p pookeeper_cluster --pyargs kazoo.tests
+
+(with this directory on PYTHONPATH). Tests that need more than one server
+(a real ensemble) cannot pass against a standalone server; the runner
+script deselects them by name.
+"""
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+import kazoo.testing.harness as harness
+
+
+def _die_with_parent():
+    """The server gets SIGTERM if pytest dies (even by SIGKILL)."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+def _free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class ManagedPookeeper:
+    """The subset of kazoo.testing.common.ManagedZooKeeper the tests use."""
+
+    def __init__(self, binary, port):
+        self.binary = binary
+        self.port = port
+        self.host = "127.0.0.1"
+        self.data_dir = tempfile.mkdtemp(prefix="pk-kazoo-")
+        self.log_path = os.path.join(self.data_dir, "server.log")
+        self.process = None
+
+    @property
+    def address(self):
+        return "%s:%d" % (self.host, self.port)
+
+    @property
+    def secure_address(self):
+        return self.address
+
+    @property
+    def client_port(self):
+        return self.port
+
+    @property
+    def running(self):
+        return self.process is not None and self.process.poll() is None
+
+    def run(self):
+        if self.running:
+            return
+        os.makedirs(self.data_dir, exist_ok=True)
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--data-dir",
+                os.path.join(self.data_dir, "data"),
+                "--tick-time",
+                "2000",
+                "--max-client-cnxns",
+                "0",
+                "--set",
+                "forceSync=no",
+                "--set",
+                "4lw.commands.whitelist=*",
+                "--set",
+                "reconfigEnabled=true",
+                "--set",
+                # The harness's super user: super:test.
+                "zookeeper.DigestAuthenticationProvider.superDigest="
+                "super:D/InIHSb7yEEbrWz8b9l71RjZJU=",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+        )
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                socket.create_connection((self.host, self.port), 0.5).close()
+                return
+            except OSError:
+                if self.process.poll() is not None:
+                    raise RuntimeError("pookeeper exited: see %s" % self.log_path)
+                time.sleep(0.05)
+        raise RuntimeError("pookeeper did not start listening")
+
+    def stop(self):
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def reset(self):
+        self.stop()
+        shutil.rmtree(os.path.join(self.data_dir, "data"), ignore_errors=True)
+
+    def destroy(self):
+        self.stop()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def get_logs(self, num_lines=100):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.readlines()[-num_lines:]
+        except OSError:
+            return []
+
+
+class PookeeperCluster:
+    """Stands in for kazoo.testing.common.ZookeeperCluster."""
+
+    def __init__(self, binary):
+        self._servers = [ManagedPookeeper(binary, _free_port())]
+
+    def __getitem__(self, k):
+        return self._servers[k]
+
+    def __iter__(self):
+        return iter(self._servers)
+
+    def __len__(self):
+        return len(self._servers)
+
+    def start(self):
+        for s in self._servers:
+            s.run()
+
+    def stop(self):
+        for s in self._servers:
+            s.stop()
+
+    def terminate(self):
+        for s in self._servers:
+            s.destroy()
+
+    def reset(self):
+        for s in self._servers:
+            s.reset()
+
+    def get_logs(self):
+        return [s.get_logs() for s in self._servers]
+
+
+_CLUSTER = None
+
+
+def _get_global_cluster():
+    global _CLUSTER
+    if _CLUSTER is None:
+        _CLUSTER = PookeeperCluster(os.environ["POOKEEPER_BIN"])
+        import atexit
+
+        atexit.register(_CLUSTER.terminate)
+    return _CLUSTER
+
+
+def pytest_configure(config):
+    harness.get_global_cluster = _get_global_cluster
