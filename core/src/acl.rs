@@ -2,7 +2,6 @@
 //! `digest` and `ip` authentication providers).
 
 use crate::proto::records::{Acl, Id};
-use std::net::IpAddr;
 
 /// Permission bits (`ZooDefs.Perms`).
 pub(crate) mod perm {
@@ -39,24 +38,57 @@ fn matches(scheme: &str, have: &str, want: &str) -> bool {
 
 /// `ip` scheme: the caller's address inside `addr[/bits]`.
 fn ip_matches(have: &str, want: &str) -> bool {
-    let (addr, bits) = match want.split_once('/') {
-        Some((a, b)) => (a, b.parse::<u32>().ok()),
-        None => (want, None),
-    };
-    let (Ok(have), Ok(want)) = (have.parse::<IpAddr>(), addr.parse::<IpAddr>()) else {
+    let Some((want, bits)) = parse_ip_acl(want) else {
         return false;
     };
-    let (h, w, total): (u128, u128, u32) = match (have, want) {
-        (IpAddr::V4(h), IpAddr::V4(w)) => (u32::from(h).into(), u32::from(w).into(), 32),
-        (IpAddr::V6(h), IpAddr::V6(w)) => (u128::from(h), u128::from(w), 128),
-        _ => return false,
+    let Some(have) = java_v4(have) else {
+        // ZooKeeper's ip scheme knows only IPv4: IPv6 clients never match.
+        return false;
     };
-    let bits = bits.unwrap_or(total).min(total);
     if bits == 0 {
         return true;
     }
-    let shift = total - bits;
-    (h >> shift) == (w >> shift)
+    let shift = 32 - bits;
+    (have >> shift) == (want >> shift)
+}
+
+/// Java's `Integer.parseInt`: an optional sign, then decimal digits.
+fn java_int(s: &str) -> Option<i64> {
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    if digits.is_empty() || digits.len() > 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let v: i64 = s.parse().ok()?;
+    i32::try_from(v).ok().map(i64::from)
+}
+
+/// An IPv4 address the way ZooKeeper's IPAuthenticationProvider reads it:
+/// four dot-separated `Integer.parseInt` values in 0..=255 (there is no
+/// IPv6 support in ZooKeeper 3.8 or 3.9).
+fn java_v4(addr: &str) -> Option<u32> {
+    let mut out = 0u32;
+    let mut n = 0;
+    for part in addr.split('.') {
+        let v = java_int(part).filter(|v| (0..=255).contains(v))?;
+        out = (out << 8) | v as u32;
+        n += 1;
+    }
+    (n == 4).then_some(out)
+}
+
+/// An `ip` ACL id, `a.b.c.d` or `a.b.c.d/bits`: the address and the prefix
+/// length; `None` when ZooKeeper would call it invalid.
+pub(crate) fn parse_ip_acl(id: &str) -> Option<(u32, u32)> {
+    let (addr, bits) = match id.split_once('/') {
+        Some((a, b)) => (a, Some(b)),
+        None => (id, None),
+    };
+    let addr = java_v4(addr)?;
+    let bits = match bits {
+        None => 32,
+        Some(b) => java_int(b).filter(|b| (0..=32).contains(b))? as u32,
+    };
+    Some((addr, bits))
 }
 
 #[cfg(test)]
@@ -99,6 +131,18 @@ mod tests {
             1,
             &[id("ip", "127.0.0.1")]
         ));
-        assert!(allowed(&[acl(31, "ip", "::1")], 1, &[id("ip", "::1")]));
+        // No IPv6 in ZooKeeper's ip scheme; Java's parseInt takes signs.
+        assert!(!allowed(&[acl(31, "ip", "::1")], 1, &[id("ip", "::1")]));
+        assert!(allowed(
+            &[acl(31, "ip", "+10.0.0.-0/+8")],
+            1,
+            &[id("ip", "10.9.8.7")]
+        ));
+        assert!(parse_ip_acl("1.2.3.4/33").is_none());
+        assert!(parse_ip_acl("1.2.3").is_none());
+        assert!(parse_ip_acl("1.2.3.4.5").is_none());
+        assert!(parse_ip_acl("1.2.3.256").is_none());
+        assert!(parse_ip_acl("1.2..4").is_none());
+        assert_eq!(parse_ip_acl("0.0.0.0/0"), Some((0, 0)));
     }
 }

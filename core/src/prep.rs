@@ -402,18 +402,7 @@ pub(crate) fn fixup_acl(acl: Option<&[Acl]>, auth: &[Id]) -> Result<AclList, Err
 
 /// An `ip` ACL id: an address, optionally `/bits`.
 fn valid_ip_acl(id: &str) -> bool {
-    let (addr, bits) = match id.split_once('/') {
-        Some((a, b)) => (a, Some(b)),
-        None => (id, None),
-    };
-    let Ok(ip) = addr.parse::<std::net::IpAddr>() else {
-        return false;
-    };
-    let max = if ip.is_ipv4() { 32 } else { 128 };
-    match bits {
-        None => true,
-        Some(b) => b.parse::<u32>().is_ok_and(|b| b <= max),
-    }
+    crate::acl::parse_ip_acl(id).is_some()
 }
 
 #[cfg(test)]

@@ -1235,6 +1235,14 @@ impl Server {
     }
 
     fn on_multi(&mut self, conn: ConnId, sid: i64, xid: i32, ops: &[MultiOp]) {
+        if ops.iter().any(MultiOp::is_read) {
+            // ZooKeeper fails the whole write (a NullPointerException in its
+            // PrepRequestProcessor): an error txn, MARSHALLINGERROR, no body.
+            let code = ErrorCode::MarshallingError;
+            let (zxid, _) = self.write(sid, xid, TxnOp::Error { code: code.code() });
+            self.reply(conn, xid, zxid, code);
+            return;
+        }
         let auth = self.auth_of(conn);
         let txn = Prep::new(&self.db.tree, sid, &auth)
             .options(&self.config)
@@ -1279,6 +1287,20 @@ impl Server {
 
     fn on_multi_read(&mut self, conn: ConnId, xid: i32, ops: &[MultiOp]) {
         let zxid = self.last_zxid;
+        let reads = ops.iter().filter(|o| o.is_read()).count();
+        if reads < ops.len() {
+            // ZooKeeper refuses to decode a multi that mixes reads and writes
+            // (MARSHALLINGERROR, no body); writes alone decode, and its
+            // multiRead loop fails on the first with an empty result list.
+            if reads > 0 {
+                self.reply(conn, xid, zxid, ErrorCode::MarshallingError);
+            } else {
+                let mut w = reply_header(xid, zxid, ErrorCode::MarshallingError.code());
+                w.int(-1).boolean(true).int(-1);
+                self.send(conn, w.finish_frame());
+            }
+            return;
+        }
         let mut w = reply_header(xid, zxid, 0);
         let auth = self.auth_of(conn);
         let tree = &self.db.tree;
@@ -1315,11 +1337,8 @@ impl Server {
                         w.int(op::ERROR).boolean(false).int(c).int(c);
                     }
                 },
-                _ => {
-                    // ZooKeeper fails the whole multiRead for a write op.
-                    self.reply(conn, xid, zxid, ErrorCode::MarshallingError);
-                    return;
-                }
+                // Write ops were answered above.
+                _ => {}
             }
         }
         w.int(-1).boolean(true).int(-1);

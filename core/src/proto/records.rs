@@ -257,6 +257,11 @@ pub enum MultiOp {
 }
 
 impl MultiOp {
+    /// Whether it is a read (getData, getChildren: multiRead only).
+    pub fn is_read(&self) -> bool {
+        matches!(self, Self::GetChildren { .. } | Self::GetData { .. })
+    }
+
     /// The op's opcode.
     pub fn op_code(&self) -> i32 {
         match self {
