@@ -51,8 +51,10 @@ pub struct Config {
     /// `znode.container.maxNeverUsedIntervalMs`: remove containers that never
     /// had a child after this long (`None`, ZooKeeper's default 0, never).
     pub container_max_never_used: Option<Duration>,
-    /// Where the data lives, only for display by `conf`/`dirs`.
+    /// Where the snapshots live, only for display by `conf`.
     pub data_dir: String,
+    /// Where the transaction log lives, only for display by `conf`.
+    pub data_log_dir: String,
     /// The client port, only for display by `conf`.
     pub client_port: u16,
 }
@@ -76,6 +78,7 @@ impl Default for Config {
             container_max_per_minute: 10_000,
             container_max_never_used: None,
             data_dir: String::new(),
+            data_log_dir: String::new(),
             client_port: 2181,
         }
     }

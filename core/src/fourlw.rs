@@ -69,6 +69,25 @@ pub(crate) const VERSION: &str = concat!(
     ", built on 1970-01-01 00:00 UTC"
 );
 
+/// A latency average as ZooKeeper prints it: rounded half-up to four
+/// decimals, then Java's `Double.toString` (shortest form, at least one
+/// decimal: `0.0`, `2.2703`, `12.5`).
+pub(crate) fn java_avg(v: f64) -> String {
+    let r = (v * 10_000.0).round() / 10_000.0;
+    let s = format!("{r}");
+    if s.contains('.') || s.contains('e') || !r.is_finite() {
+        s
+    } else {
+        format!("{s}.0")
+    }
+}
+
+/// ZooKeeper's node count: its DataTree keys the root twice ("" and "/"),
+/// so `srvr`, `stat` and `mntr` report one more than there are znodes.
+fn zookeeper_node_count(server: &Server) -> usize {
+    server.znode_count() + 1
+}
+
 /// The word in the first four bytes of a connection, if they are one.
 pub(crate) fn recognise(head: &[u8; 4]) -> Option<&'static str> {
     let s = std::str::from_utf8(head).ok()?;
@@ -87,8 +106,13 @@ pub(crate) fn answer(server: &Server, cmd: &str) -> String {
             let _ = writeln!(o, "Zookeeper version: {VERSION}");
             if cmd == "stat" {
                 o.push_str("Clients:\n");
+                // The brief form: up to the sent count.
                 for l in server.connection_lines() {
-                    let _ = writeln!(o, "{}", l.split("(queued").next().unwrap_or(&l));
+                    let brief = match l.find(",sid=") {
+                        Some(i) => format!("{})", &l[..i]),
+                        None => l,
+                    };
+                    let _ = writeln!(o, "{brief}");
                 }
                 o.push('\n');
             }
@@ -99,8 +123,10 @@ pub(crate) fn answer(server: &Server, cmd: &str) -> String {
             };
             let _ = writeln!(
                 o,
-                "Latency min/avg/max: {}/{avg:.4}/{}",
-                st.latency_min_ms, st.latency_max_ms
+                "Latency min/avg/max: {}/{}/{}",
+                st.latency_min_ms,
+                java_avg(avg),
+                st.latency_max_ms
             );
             let _ = writeln!(o, "Received: {}", st.packets_received);
             let _ = writeln!(o, "Sent: {}", st.packets_sent);
@@ -108,15 +134,15 @@ pub(crate) fn answer(server: &Server, cmd: &str) -> String {
             let _ = writeln!(o, "Outstanding: {}", server.outstanding());
             let _ = writeln!(o, "Zxid: {:#x}", server.last_zxid());
             let _ = writeln!(o, "Mode: standalone");
-            let _ = writeln!(o, "Node count: {}", server.znode_count());
+            let _ = writeln!(o, "Node count: {}", zookeeper_node_count(server));
         }
         "conf" => {
             let _ = writeln!(o, "clientPort={}", cfg.client_port);
             let _ = writeln!(o, "secureClientPort=-1");
             let _ = writeln!(o, "dataDir={}", cfg.data_dir);
-            let _ = writeln!(o, "dataDirSize=0");
-            let _ = writeln!(o, "dataLogDir={}", cfg.data_dir);
-            let _ = writeln!(o, "dataLogSize=0");
+            let _ = writeln!(o, "dataDirSize={}", st.data_dir_bytes);
+            let _ = writeln!(o, "dataLogDir={}", cfg.data_log_dir);
+            let _ = writeln!(o, "dataLogSize={}", st.log_dir_bytes);
             let _ = writeln!(o, "tickTime={}", cfg.tick_time.as_millis());
             let _ = writeln!(o, "maxClientCnxns={}", cfg.max_client_cnxns);
             let _ = writeln!(o, "minSessionTimeout={}", cfg.min_timeout().as_millis());
@@ -147,6 +173,8 @@ pub(crate) fn answer(server: &Server, cmd: &str) -> String {
                     let _ = writeln!(o, "\t{p}");
                 }
             }
+            // ZooKeeper ends the dump with an empty line.
+            o.push('\n');
             o.push_str("Connections dump:\n");
         }
         "envi" => {
@@ -158,7 +186,7 @@ pub(crate) fn answer(server: &Server, cmd: &str) -> String {
             let _ = writeln!(o, "os.arch={}", std::env::consts::ARCH);
         }
         "mntr" => {
-            let (_, _, wcount) = server.watch_summary();
+            let wcount = server.watch_count();
             let avg = if st.latency_count == 0 {
                 0.0
             } else {
@@ -174,9 +202,9 @@ pub(crate) fn answer(server: &Server, cmd: &str) -> String {
                     "zk_num_alive_connections",
                     server.connection_count().to_string(),
                 ),
-                ("zk_avg_latency", format!("{avg:.4}")),
+                ("zk_avg_latency", java_avg(avg)),
                 ("zk_outstanding_requests", server.outstanding().to_string()),
-                ("zk_znode_count", server.znode_count().to_string()),
+                ("zk_znode_count", zookeeper_node_count(server).to_string()),
                 ("zk_global_sessions", server.session_count().to_string()),
                 ("zk_non_mtls_remote_conn_count", "0".into()),
                 ("zk_last_client_response_size", "-1".into()),
@@ -218,7 +246,7 @@ pub(crate) fn answer(server: &Server, cmd: &str) -> String {
                 ("updatelatency", &st.update_latency),
                 ("readlatency", &st.read_latency),
             ] {
-                let _ = writeln!(o, "zk_avg_{name}\t{:.4}", s.avg());
+                let _ = writeln!(o, "zk_avg_{name}\t{}", java_avg(s.avg()));
                 let _ = writeln!(o, "zk_min_{name}\t{}", s.min);
                 let _ = writeln!(o, "zk_max_{name}\t{}", s.max);
                 let _ = writeln!(o, "zk_cnt_{name}\t{}", s.count);
@@ -240,6 +268,8 @@ pub(crate) fn answer(server: &Server, cmd: &str) -> String {
                     let _ = writeln!(o, "\t{p}");
                 }
             }
+            // ZooKeeper ends the dump with an empty line.
+            o.push('\n');
         }
         "wchp" => {
             for (p, sids) in server.watches_by_path() {
@@ -248,9 +278,11 @@ pub(crate) fn answer(server: &Server, cmd: &str) -> String {
                     let _ = writeln!(o, "\t{s:#x}");
                 }
             }
+            o.push('\n');
         }
         "dirs" => {
-            o.push_str("datadir_size: 0\nlogdir_size: 0\n");
+            let _ = writeln!(o, "datadir_size: {}", st.data_dir_bytes);
+            let _ = writeln!(o, "logdir_size: {}", st.log_dir_bytes);
         }
         "gtmk" => o.push_str("306"),
         // ClickHouse Keeper's word for "create snapshot": the runtime writes

@@ -135,6 +135,10 @@ pub struct Stats {
     pub open_fds: Option<u64>,
     /// The file descriptor limit, when the runtime reports it.
     pub max_fds: Option<u64>,
+    /// Bytes in the snapshot directory, when the runtime reports them.
+    pub data_dir_bytes: u64,
+    /// Bytes in the log directory, when the runtime reports them.
+    pub log_dir_bytes: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -529,6 +533,13 @@ impl Server {
         self.stats.max_fds = Some(max);
     }
 
+    /// Lets the runtime report the size of its files, for `conf` and `dirs`
+    /// (snapshot directory, log directory).
+    pub fn set_disk_usage(&mut self, data_dir_bytes: u64, log_dir_bytes: u64) {
+        self.stats.data_dir_bytes = data_dir_bytes;
+        self.stats.log_dir_bytes = log_dir_bytes;
+    }
+
     /// Number of znodes.
     pub fn znode_count(&self) -> usize {
         self.db.tree.len()
@@ -863,6 +874,9 @@ impl Server {
             if c.dialect == Dialect::Unknown {
                 if let Some(cmd) = crate::fourlw::recognise(&head) {
                     c.inbuf = BytesMut::new();
+                    // ZooKeeper counts the word as a received packet.
+                    c.packets_received += 1;
+                    self.stats.packets_received += 1;
                     self.four_letter_word(conn, cmd);
                     return;
                 }
@@ -1591,12 +1605,14 @@ impl Server {
         self.gated.len()
     }
 
+    /// `wchs`: (connections, paths, watches) of the data watches.
     pub(crate) fn watch_summary(&self) -> (usize, usize, usize) {
-        (
-            self.watches.conn_count(),
-            self.watches.path_count(),
-            self.watches.count(),
-        )
+        self.watches.data_summary()
+    }
+
+    /// `zk_watch_count`: data and child watches together.
+    pub(crate) fn watch_count(&self) -> usize {
+        self.watches.count()
     }
 
     pub(crate) fn ephemeral_count(&self) -> usize {
@@ -1644,7 +1660,7 @@ impl Server {
     pub(crate) fn watches_by_session(&self) -> Vec<(i64, Vec<String>)> {
         let mut out = Vec::new();
         for (id, c) in &self.conns {
-            let paths = self.watches.paths_of(*id);
+            let paths = self.watches.data_paths_of(*id);
             if let (Some(sid), false) = (c.session, paths.is_empty()) {
                 out.push((sid, paths));
             }
@@ -1654,7 +1670,7 @@ impl Server {
 
     pub(crate) fn watches_by_path(&self) -> Vec<(String, Vec<i64>)> {
         self.watches
-            .by_path()
+            .data_by_path()
             .into_iter()
             .map(|(p, conns)| {
                 let sids = conns

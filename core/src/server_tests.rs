@@ -733,7 +733,18 @@ fn four_letter_words_answer_and_close() {
     let c = w.server.accept(w.now, None);
     w.send_raw(c, b"mntr");
     let text = String::from_utf8(w.inbox.remove(&c).unwrap()).unwrap();
-    assert!(text.contains("zk_znode_count\t4\n"), "{text}");
+    // Four znodes; ZooKeeper counts its root twice, and so do we.
+    assert!(text.contains("zk_znode_count\t5\n"), "{text}");
+    assert!(text.contains("zk_avg_latency\t0.0\n"), "{text}");
+}
+
+#[test]
+fn latency_averages_print_as_java_doubles() {
+    assert_eq!(crate::fourlw::java_avg(0.0), "0.0");
+    assert_eq!(crate::fourlw::java_avg(2.0), "2.0");
+    assert_eq!(crate::fourlw::java_avg(2.27034), "2.2703");
+    assert_eq!(crate::fourlw::java_avg(12.5), "12.5");
+    assert_eq!(crate::fourlw::java_avg(1.0 / 3.0), "0.3333");
 }
 
 #[test]
@@ -1185,4 +1196,40 @@ fn null_data_stays_null_and_empty_stays_empty() {
     // The root and /zookeeper hold empty data, as in ZooKeeper.
     let r = w.call(&mut c, op::GET_DATA, &path_watch("/", false));
     assert_eq!(raw_len(&r), 0);
+}
+
+#[test]
+fn wchs_counts_data_watches_like_zookeeper() {
+    let cfg = Config {
+        four_letter_words: vec!["wchs".into(), "wchp".into(), "mntr".into()],
+        ..Config::default()
+    };
+    let mut w = World::with(cfg);
+    let mut c = w.connect();
+    assert_eq!(w.create(&mut c, "/a", b"", 0).err, 0);
+    // A data watch, a child watch and an exists watch on a missing node.
+    assert_eq!(w.call(&mut c, op::GET_DATA, &path_watch("/a", true)).err, 0);
+    assert_eq!(
+        w.call(&mut c, op::GET_CHILDREN, &path_watch("/a", true))
+            .err,
+        0
+    );
+    assert_eq!(
+        w.call(&mut c, op::EXISTS, &path_watch("/b", true)).err,
+        NONODE
+    );
+    let ask = |w: &mut World, cmd: &str| {
+        let conn = w.server.accept(w.now, None);
+        w.send_raw(conn, cmd.as_bytes());
+        String::from_utf8(w.inbox.remove(&conn).unwrap()).unwrap()
+    };
+    // ZooKeeper's wchs/wchp report the data watch table only.
+    assert_eq!(
+        ask(&mut w, "wchs"),
+        "1 connections watching 2 paths\nTotal watches:2\n"
+    );
+    let sid = format!("{:#x}", c.session);
+    assert_eq!(ask(&mut w, "wchp"), format!("/a\n\t{sid}\n/b\n\t{sid}\n\n"));
+    // mntr counts both tables.
+    assert!(ask(&mut w, "mntr").contains("zk_watch_count\t3\n"));
 }

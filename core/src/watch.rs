@@ -336,42 +336,45 @@ impl Watches {
         self.by_conn.values().map(HashSet::len).sum()
     }
 
-    /// Number of distinct watched paths.
-    pub(crate) fn path_count(&self) -> usize {
-        let mut paths: HashSet<&str> = self.data.by_path.keys().map(|k| &**k).collect();
-        paths.extend(self.child.by_path.keys().map(|k| &**k));
-        paths.len()
+    /// `wchs`: (connections, paths, watches) of the data watches only, as
+    /// ZooKeeper reports them (getData, exists and addWatch watches; child
+    /// watches are left out).
+    pub(crate) fn data_summary(&self) -> (usize, usize, usize) {
+        let mut conns: HashSet<ConnId> = HashSet::new();
+        let mut total = 0;
+        for w in self.data.by_path.values() {
+            total += w.len();
+            conns.extend(w.iter().map(|e| e.0));
+        }
+        (conns.len(), self.data.by_path.len(), total)
     }
 
-    /// Number of connections with watches.
-    pub(crate) fn conn_count(&self) -> usize {
-        self.by_conn.len()
-    }
-
-    /// Paths a connection watches, sorted.
-    pub(crate) fn paths_of(&self, conn: ConnId) -> Vec<String> {
+    /// `wchc`: the paths a connection holds data watches on, sorted.
+    pub(crate) fn data_paths_of(&self, conn: ConnId) -> Vec<String> {
         let mut v: Vec<String> = self
             .by_conn
             .get(&conn)
-            .map(|s| s.iter().map(|(_, p)| p.to_string()).collect())
+            .map(|s| {
+                s.iter()
+                    .filter(|(k, _)| *k == Kind::Data)
+                    .map(|(_, p)| p.to_string())
+                    .collect()
+            })
             .unwrap_or_default();
         v.sort();
-        v.dedup();
         v
     }
 
-    /// Watched paths with their connections, sorted by path.
-    pub(crate) fn by_path(&self) -> Vec<(String, Vec<ConnId>)> {
-        let mut m: std::collections::BTreeMap<String, Vec<ConnId>> = Default::default();
-        for (p, w) in self.data.by_path.iter().chain(self.child.by_path.iter()) {
-            let e = m.entry(p.to_string()).or_default();
-            for (c, _) in w {
-                if !e.contains(c) {
-                    e.push(*c);
-                }
-            }
-        }
-        m.into_iter().collect()
+    /// `wchp`: data-watched paths with their connections, sorted by path.
+    pub(crate) fn data_by_path(&self) -> Vec<(String, Vec<ConnId>)> {
+        let mut v: Vec<(String, Vec<ConnId>)> = self
+            .data
+            .by_path
+            .iter()
+            .map(|(p, w)| (p.to_string(), w.iter().map(|e| e.0).collect()))
+            .collect();
+        v.sort();
+        v
     }
 }
 

@@ -174,7 +174,7 @@ fn four_letter_words_and_sigterm() {
     assert_eq!(four_letter_word(&hp, "ruok").unwrap(), "imok");
     let srvr = four_letter_word(&hp, "srvr").unwrap();
     assert!(
-        srvr.contains("Mode: standalone") && srvr.contains("Node count: 4"),
+        srvr.contains("Mode: standalone") && srvr.contains("Node count: 5"),
         "{srvr}"
     );
     let mntr = four_letter_word(&hp, "mntr").unwrap();

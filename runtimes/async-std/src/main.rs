@@ -98,8 +98,12 @@ async fn run(settings: Settings) -> std::io::Result<()> {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
-    let mut driver = Driver::open(&settings, Instant::now(), wall)?;
     let addr = listener.local_addr()?;
+    // `conf` shows the port actually bound (`--port 0` picks one).
+    let mut settings = settings;
+    settings.core.client_port = addr.port();
+    let mut driver = Driver::open(&settings, Instant::now(), wall)?;
+    driver.report_process_facts();
     println!("pookeeper listening on {addr}");
     let _ = std::io::Write::flush(&mut std::io::stdout());
     info!("serving ZooKeeper clients on {addr} (async-std runtime)");
@@ -198,9 +202,7 @@ async fn run(settings: Settings) -> std::io::Result<()> {
         }
         if now.duration_since(fds_checked) >= Duration::from_secs(1) {
             fds_checked = now;
-            if let Some((open, max)) = pookeeper_common::process::fd_counts() {
-                driver.server.set_fd_counts(open, max);
-            }
+            driver.report_process_facts();
         }
     }
 }

@@ -113,6 +113,10 @@ pub fn open(settings: &Settings, now: Instant, wall_ms: i64) -> io::Result<(Serv
     );
     fs::create_dir_all(&snap_dir)?;
     fs::create_dir_all(&log_dir)?;
+    // What `conf` shows: the directories the files are in, as ZooKeeper.
+    let mut core = settings.core.clone();
+    core.data_dir = snap_dir.display().to_string();
+    core.data_log_dir = log_dir.display().to_string();
     // A snapshot that was being written when the server stopped.
     for entry in fs::read_dir(&snap_dir)?.flatten() {
         let name = entry.file_name();
@@ -164,7 +168,7 @@ pub fn open(settings: &Settings, now: Instant, wall_ms: i64) -> io::Result<(Serv
             .flatten()
             .map(Vec::as_slice)
             .collect();
-        match Server::recover(settings.core.clone(), now, wall_ms, Some(&bytes), &refs) {
+        match Server::recover(core.clone(), now, wall_ms, Some(&bytes), &refs) {
             Ok(r) => {
                 result = Some(r);
                 break;
@@ -180,8 +184,7 @@ pub fn open(settings: &Settings, now: Instant, wall_ms: i64) -> io::Result<(Serv
         None => {
             load(0, &mut log_bytes)?;
             let refs: Vec<&[u8]> = log_bytes.iter().flatten().map(Vec::as_slice).collect();
-            Server::recover(settings.core.clone(), now, wall_ms, None, &refs)
-                .map_err(|e| bad(e, 0))?
+            Server::recover(core.clone(), now, wall_ms, None, &refs).map_err(|e| bad(e, 0))?
         }
     };
     info!(
@@ -519,6 +522,24 @@ impl DiskLog {
                 Err(e)
             }
         }
+    }
+
+    /// Bytes in (snapshot directory, log directory), counting only files
+    /// (as ZooKeeper's `conf` and `dirs`; the log's preallocated space
+    /// counts). One directory holding both is counted for each.
+    pub fn dir_sizes(&self) -> (u64, u64) {
+        let size = |d: &Path| -> u64 {
+            fs::read_dir(d)
+                .map(|it| {
+                    it.flatten()
+                        .filter_map(|e| e.metadata().ok())
+                        .filter(|m| m.is_file())
+                        .map(|m| m.len())
+                        .sum()
+                })
+                .unwrap_or(0)
+        };
+        (size(&self.snap_dir), size(&self.log_dir))
     }
 
     /// When the runtime should come back for snapshot work: at once while

@@ -87,6 +87,17 @@ impl Driver {
         }
     }
 
+    /// Reports what the core cannot see for itself (open file descriptors,
+    /// the size of the data directories) for `mntr`, `conf` and `dirs`.
+    /// Runtimes call it about once a second.
+    pub fn report_process_facts(&mut self) {
+        if let Some((open, max)) = crate::process::fd_counts() {
+            self.server.set_fd_counts(open, max);
+        }
+        let (data, log) = self.log.dir_sizes();
+        self.server.set_disk_usage(data, log);
+    }
+
     /// Whether log entries wait for `commit`.
     pub fn has_pending(&self) -> bool {
         self.log.has_pending()

@@ -137,8 +137,13 @@ pub fn run(
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
-    let driver = Driver::open(settings, Instant::now(), wall)?;
     let addr = listener.local_addr()?;
+    // `conf` shows the port actually bound (`--port 0` picks one).
+    let mut settings = settings.clone();
+    settings.core.client_port = addr.port();
+    let settings = &settings;
+    let mut driver = Driver::open(settings, Instant::now(), wall)?;
+    driver.report_process_facts();
     on_ready(addr, stopper.clone());
     info!(
         "serving ZooKeeper clients on {addr} (tickTime {} ms, sessions {}..{} ms, maxClientCnxns {}, jute.maxbuffer {})",
@@ -195,9 +200,7 @@ pub fn run(
         }
         if now.duration_since(fds_checked) >= Duration::from_secs(1) {
             fds_checked = now;
-            if let Some((open, max)) = pookeeper_common::process::fd_counts() {
-                rt.driver.server.set_fd_counts(open, max);
-            }
+            rt.driver.report_process_facts();
         }
         if rt.driver.server.poll_timeout().is_some_and(|t| t <= now) {
             rt.driver.server.handle(now, Input::Tick);
