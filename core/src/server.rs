@@ -934,12 +934,21 @@ impl Server {
     }
 
     fn connect_response(timeout: Duration, sid: i64, passwd: &[u8]) -> Bytes {
+        Self::connect_response_for(timeout, sid, passwd, true)
+    }
+
+    /// The handshake answer; `read_only` says whether to end it with the
+    /// readOnly flag, which ZooKeeper leaves out for clients (before 3.4)
+    /// that did not send one.
+    fn connect_response_for(timeout: Duration, sid: i64, passwd: &[u8], read_only: bool) -> Bytes {
         let mut w = Writer::frame();
         w.int(0)
             .int(timeout.as_millis() as i32)
             .long(sid)
-            .buffer(passwd)
-            .boolean(false);
+            .buffer(passwd);
+        if read_only {
+            w.boolean(false);
+        }
         w.finish_frame()
     }
 
@@ -965,6 +974,11 @@ impl Server {
             return;
         }
         let timeout = self.negotiate(req.timeout);
+        // protocolVersion, lastZxidSeen, timeOut, sessionId, passwd: then
+        // the optional readOnly byte.
+        let ro = frame.len() > 28 + req.passwd.len();
+        let answer =
+            |timeout, sid, passwd: &[u8]| Self::connect_response_for(timeout, sid, passwd, ro);
         if req.session_id == 0 {
             let mut sid = self.next_session_id;
             if sid == crate::prep::CONTAINER_OWNER {
@@ -991,14 +1005,14 @@ impl Server {
                 },
             );
             let passwd = self.password(sid);
-            self.send(conn, Self::connect_response(timeout, sid, &passwd));
+            self.send(conn, answer(timeout, sid, &passwd));
             return;
         }
         let sid = req.session_id;
         let valid = self.sessions.get(&sid).is_some_and(|s| !s.closing)
             && req.passwd.as_slice() == self.password(sid);
         if !valid {
-            self.send(conn, Self::connect_response(Duration::ZERO, 0, &[0; 16]));
+            self.send(conn, answer(Duration::ZERO, 0, &[0; 16]));
             self.close_conn(conn, CloseReason::SessionExpired);
             return;
         }
@@ -1012,7 +1026,7 @@ impl Server {
         self.bind(conn, sid);
         self.touch(sid);
         let passwd = self.password(sid);
-        self.send(conn, Self::connect_response(timeout, sid, &passwd));
+        self.send(conn, answer(timeout, sid, &passwd));
     }
 
     fn bind(&mut self, conn: ConnId, sid: i64) {

@@ -1233,3 +1233,19 @@ fn wchs_counts_data_watches_like_zookeeper() {
     // mntr counts both tables.
     assert!(ask(&mut w, "mntr").contains("zk_watch_count\t3\n"));
 }
+
+#[test]
+fn connect_answer_has_read_only_flag_only_when_asked() {
+    let mut w = World::new();
+    for (with_flag, want_len) in [(true, 37), (false, 36)] {
+        let conn = w.server.accept(w.now, None);
+        let mut b = Writer::frame();
+        b.int(0).long(0).int(4000).long(0).buffer(&[0; 16]);
+        if with_flag {
+            b.boolean(false);
+        }
+        w.send_raw(conn, &b.finish_frame());
+        let body = w.frame(conn).expect("connect response");
+        assert_eq!(body.len(), want_len, "readOnly byte sent: {with_flag}");
+    }
+}
