@@ -32,6 +32,9 @@ fn matches(scheme: &str, have: &str, want: &str) -> bool {
     match scheme {
         "digest" => have == want,
         "ip" => ip_matches(have, want),
+        // SASLAuthenticationProvider.matches: the same name, or the sasl
+        // user called `super`.
+        "sasl" => have == want || have == "super",
         _ => false,
     }
 }

@@ -38,6 +38,14 @@ pub struct Config {
     /// `enforceQuota` (`zookeeper.enforceQuota`): hard quota limits refuse
     /// writes with QUOTAEXCEEDED. Default false, as ZooKeeper.
     pub enforce_quota: bool,
+    /// SASL DIGEST-MD5 users (name, password) from the JAAS configuration's
+    /// `Server` section; `None` when SASL is not configured (sasl requests
+    /// are then answered with a null token, as ZooKeeper does).
+    pub sasl_users: Option<Vec<(String, String)>>,
+    /// `authProvider.N=...SASLAuthenticationProvider`: the `sasl` ACL scheme.
+    pub sasl_acl: bool,
+    /// `zookeeper.superUser`: SASL users that bypass every ACL.
+    pub sasl_super_users: Vec<String>,
     /// `reconfigEnabled`. A standalone server cannot change its membership:
     /// reconfig fails with RECONFIGDISABLED when false (the default) and
     /// UNIMPLEMENTED when true, as in a standalone ZooKeeper.
@@ -74,6 +82,9 @@ impl Default for Config {
             extended_types: false,
             enforce_quota: false,
             reconfig_enabled: false,
+            sasl_users: None,
+            sasl_acl: false,
+            sasl_super_users: Vec::new(),
             container_check_interval: Duration::from_secs(60),
             container_max_per_minute: 10_000,
             container_max_never_used: None,

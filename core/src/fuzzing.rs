@@ -201,6 +201,9 @@ pub fn protocol(steps: &[Step]) {
         container_check_interval: Duration::from_millis(500),
         extended_types: true,
         four_letter_words: vec!["*".into()],
+        // SASL on, so sasl tokens reach the DIGEST-MD5 parser.
+        sasl_users: Some(vec![("u".into(), "p".into())]),
+        sasl_acl: true,
         ..Config::default()
     };
     let Ok(mut server) = Server::new(config, now, 1_600_000_000_000) else {

@@ -112,6 +112,7 @@ mod path;
 mod prep;
 pub mod proto;
 mod quota;
+pub mod sasl;
 mod server;
 #[cfg(test)]
 mod server_tests;
@@ -229,6 +230,8 @@ pub enum CloseReason {
     LineTooLong,
     /// Authentication failed.
     AuthFailed,
+    /// SASL authentication failed, for this reason.
+    SaslFailed(String),
 }
 
 impl std::fmt::Display for CloseReason {
@@ -256,6 +259,7 @@ impl std::fmt::Display for CloseReason {
             Self::CommandDone => f.write_str("four-letter word answered"),
             Self::LineTooLong => f.write_str("text line too long"),
             Self::AuthFailed => f.write_str("authentication failed"),
+            Self::SaslFailed(why) => write!(f, "SASL authentication failed: {why}"),
         }
     }
 }

@@ -34,6 +34,8 @@ pub(crate) struct Prep<'a> {
     extended: bool,
     /// `enforceQuota`: hard quota limits refuse writes.
     enforce_quota: bool,
+    /// The `sasl` ACL scheme exists (SASLAuthenticationProvider configured).
+    sasl: bool,
 }
 
 type PrepResult = Result<TxnOp, ErrorCode>;
@@ -47,6 +49,7 @@ impl<'a> Prep<'a> {
             overlay: HashMap::new(),
             extended: false,
             enforce_quota: false,
+            sasl: false,
         }
     }
 
@@ -55,6 +58,7 @@ impl<'a> Prep<'a> {
     pub(crate) fn options(mut self, config: &crate::Config) -> Self {
         self.extended = config.extended_types;
         self.enforce_quota = config.enforce_quota;
+        self.sasl = config.sasl_acl;
         self
     }
 
@@ -118,7 +122,7 @@ impl<'a> Prep<'a> {
         if req.path.contains('\0') {
             return Err(ErrorCode::BadArguments);
         }
-        let acl = fixup_acl(req.acl.as_deref(), self.auth)?;
+        let acl = fixup(req.acl.as_deref(), self.auth, self.sasl)?;
         let parent = self.node(parent_path)?;
         self.check_acl(&parent, perm::CREATE)?;
         let mut path = req.path.clone();
@@ -238,7 +242,7 @@ impl<'a> Prep<'a> {
         if !path::is_valid(path) {
             return Err(ErrorCode::BadArguments);
         }
-        let acl = fixup_acl(acl, self.auth)?;
+        let acl = fixup(acl, self.auth, self.sasl)?;
         let node = self.node(path)?;
         self.check_acl(&node, perm::ADMIN)?;
         check_version(node.aversion, version)?;
@@ -363,7 +367,13 @@ impl CreateMode {
 
 /// ZooKeeper's `fixupACL`: drop duplicates, reject empty or malformed lists,
 /// expand `auth` to the caller's authenticated ids.
+#[cfg(test)]
 pub(crate) fn fixup_acl(acl: Option<&[Acl]>, auth: &[Id]) -> Result<AclList, ErrorCode> {
+    fixup(acl, auth, false)
+}
+
+/// `fixup_acl`, with the `sasl` scheme known when `sasl` is true.
+fn fixup(acl: Option<&[Acl]>, auth: &[Id], sasl: bool) -> Result<AclList, ErrorCode> {
     let acl = acl.ok_or(ErrorCode::InvalidAcl)?;
     let mut uniq: Vec<&Acl> = Vec::with_capacity(acl.len());
     for a in acl {
@@ -379,9 +389,15 @@ pub(crate) fn fixup_acl(acl: Option<&[Acl]>, auth: &[Id]) -> Result<AclList, Err
         match a.id.scheme.as_str() {
             "world" if a.id.id == "anyone" => out.push(a.clone()),
             "auth" => {
-                // Only authenticated schemes count (ip ids are not).
+                // Only ids of authenticating providers count: not ip, and
+                // not `super`, which has no provider.
                 let mut any = false;
-                for id in auth.iter().filter(|id| id.scheme != "ip") {
+                let counts = |id: &&Id| match id.scheme.as_str() {
+                    "ip" | "super" => false,
+                    "sasl" => sasl,
+                    _ => true,
+                };
+                for id in auth.iter().filter(counts) {
                     any = true;
                     out.push(Acl {
                         perms: a.perms,
@@ -394,6 +410,7 @@ pub(crate) fn fixup_acl(acl: Option<&[Acl]>, auth: &[Id]) -> Result<AclList, Err
             }
             "digest" if a.id.id.split(':').count() == 2 => out.push(a.clone()),
             "ip" if valid_ip_acl(&a.id.id) => out.push(a.clone()),
+            "sasl" if sasl && valid_kerberos_name(&a.id.id) => out.push(a.clone()),
             _ => return Err(ErrorCode::InvalidAcl),
         }
     }
@@ -401,6 +418,17 @@ pub(crate) fn fixup_acl(acl: Option<&[Acl]>, auth: &[Id]) -> Result<AclList, Err
 }
 
 /// An `ip` ACL id: an address, optionally `/bits`.
+/// `SASLAuthenticationProvider.isValid`: Hadoop's KerberosName accepts a
+/// plain name, or `service[/host]@REALM`.
+fn valid_kerberos_name(id: &str) -> bool {
+    match id.split_once('@') {
+        None => true,
+        Some((principal, realm)) => {
+            !realm.contains(['@', '/']) && principal.matches('/').count() <= 1
+        }
+    }
+}
+
 fn valid_ip_acl(id: &str) -> bool {
     crate::acl::parse_ip_acl(id).is_some()
 }

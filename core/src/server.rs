@@ -168,6 +168,8 @@ struct Conn {
     packets_sent: u64,
     /// Text protocol: skipping the rest of an over-long line.
     discarding: bool,
+    /// The SASL exchange under way, once the client sent a sasl token.
+    sasl: Option<Box<crate::sasl::DigestServer>>,
 }
 
 #[derive(Debug)]
@@ -212,6 +214,8 @@ pub struct Server {
     current_is_write: bool,
     /// An operator asked for a snapshot (`csnp`).
     snapshot_requested: bool,
+    /// SASL nonces handed out (part of each nonce's seed).
+    sasl_nonces: u64,
     /// The snapshot being written, if any.
     snap: Option<crate::storage::SnapshotWriter>,
 }
@@ -277,6 +281,7 @@ impl Server {
             next_reap,
             current_is_write: false,
             snapshot_requested: false,
+            sasl_nonces: 0,
             snap: None,
         })
     }
@@ -461,6 +466,7 @@ impl Server {
                 packets_received: 0,
                 packets_sent: 0,
                 discarding: false,
+                sasl: None,
             },
         );
         self.handshakes.insert((deadline, id));
@@ -1100,13 +1106,7 @@ impl Server {
             }
             Request::Multi(ops) if opcode == op::MULTI => self.on_multi(conn, sid, xid, &ops),
             Request::Multi(ops) => self.on_multi_read(conn, xid, &ops),
-            Request::Other if opcode == op::SASL => {
-                // A ZooKeeper without SASL configured answers OK with a null
-                // token and zxid 0.
-                let mut w = reply_header(xid, 0, 0);
-                w.null();
-                self.send(conn, w.finish_frame());
-            }
+            Request::Other if opcode == op::SASL => self.on_sasl(conn, xid, body),
             Request::Other if opcode == op::DELETE_CONTAINER => {
                 // ZooKeeper accepts this internal op from clients, reads the
                 // whole packet (header included) as the path, finds a NUL in
@@ -1157,6 +1157,76 @@ impl Server {
             }
             read => self.on_read(conn, sid, xid, opcode, read),
         }
+    }
+
+    /// A SASL token (`GetSASLRequest`), answered with `SetSASLResponse` and
+    /// zxid 0 as ZooKeeper does; a failure is AUTHFAILED and the connection
+    /// closes (the session lives on until it expires).
+    fn on_sasl(&mut self, conn: ConnId, xid: i32, body: &[u8]) {
+        let Some(users) = self.config.sasl_users.as_ref() else {
+            // A ZooKeeper without SASL configured answers OK with a null
+            // token.
+            let mut w = reply_header(xid, 0, 0);
+            w.null();
+            self.send(conn, w.finish_frame());
+            return;
+        };
+        let token = match Reader::new(body).buffer("token") {
+            Ok(t) => t.to_vec(),
+            Err(e) => {
+                self.close_conn(conn, CloseReason::Malformed(format!("sasl request: {e}")));
+                return;
+            }
+        };
+        self.sasl_nonces = self.sasl_nonces.wrapping_add(1);
+        let mut x = self.config.secret ^ self.sasl_nonces.rotate_left(32) ^ conn.0;
+        let mut nonce = Vec::with_capacity(32);
+        for _ in 0..4 {
+            x = splitmix64(x);
+            nonce.extend_from_slice(&x.to_be_bytes());
+        }
+        nonce.truncate(30);
+        let nonce = base64(&nonce);
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let step = c
+            .sasl
+            .get_or_insert_with(|| Box::new(crate::sasl::DigestServer::new(nonce)))
+            .step(&token, |u| {
+                users
+                    .iter()
+                    .find(|(name, _)| name == u)
+                    .map(|(_, p)| p.clone())
+            });
+        let token = match step {
+            crate::sasl::Step::Continue(t) => t,
+            crate::sasl::Step::Done { token, authz } => {
+                let is_super = self.config.sasl_super_users.contains(&authz);
+                c.auth.push(Id {
+                    scheme: "sasl".into(),
+                    id: authz,
+                });
+                if is_super {
+                    c.auth.push(Id {
+                        scheme: "super".into(),
+                        id: String::new(),
+                    });
+                }
+                token
+            }
+            crate::sasl::Step::Fail(why) => {
+                self.stats.auth_failed += 1;
+                let mut w = reply_header(xid, 0, ErrorCode::AuthFailed.code());
+                w.null();
+                self.send(conn, w.finish_frame());
+                self.close_conn(conn, CloseReason::SaslFailed(why));
+                return;
+            }
+        };
+        let mut w = reply_header(xid, 0, 0);
+        w.buffer(&token);
+        self.send(conn, w.finish_frame());
     }
 
     fn on_auth(&mut self, conn: ConnId, xid: i32, scheme: &str, auth: &[u8]) {
@@ -1478,7 +1548,7 @@ impl Server {
                     // only; schemes without a provider show "".
                     let user = match id.scheme.as_str() {
                         "digest" => id.id.split(':').next().unwrap_or(""),
-                        "ip" => id.id.as_str(),
+                        "ip" | "sasl" => id.id.as_str(),
                         _ => "",
                     };
                     w.string(&id.scheme).string(user);

@@ -108,6 +108,24 @@ pub fn parse(bin: &str, args: &[String]) -> Result<Command, SettingsError> {
         overrides.push((key.to_string(), value(name)?));
     }
     let mut ignored = Vec::new();
+    // zkServer.sh passes system properties in SERVER_JVMFLAGS / JVMFLAGS;
+    // the ones we know (JAAS file, superUser, authProvider, superDigest)
+    // apply too, below the configuration file and the command line.
+    for var in ["JVMFLAGS", "SERVER_JVMFLAGS"] {
+        let Ok(flags) = std::env::var(var) else {
+            continue;
+        };
+        for prop in flags
+            .split_whitespace()
+            .filter_map(|f| f.strip_prefix("-D"))
+        {
+            if let Some((k, v)) = prop.split_once('=') {
+                if is_system_property(k) {
+                    settings.set(k, v, var)?;
+                }
+            }
+        }
+    }
     if let Some(f) = cfg_file {
         let text = std::fs::read_to_string(&f)
             .map_err(|e| SettingsError(format!("cannot read {f}: {e}")))?;
@@ -119,10 +137,20 @@ pub fn parse(bin: &str, args: &[String]) -> Result<Command, SettingsError> {
         }
     }
     settings.validate()?;
+    settings.load_jaas()?;
     Ok(Command::Run {
         settings: Box::new(settings),
         ignored,
     })
+}
+
+/// The Java system properties read from `SERVER_JVMFLAGS`/`JVMFLAGS`.
+fn is_system_property(k: &str) -> bool {
+    k == "java.security.auth.login.config"
+        || k == "zookeeper.DigestAuthenticationProvider.superDigest"
+        || k == "zookeeper.sasl.serverconfig"
+        || k.starts_with("zookeeper.superUser")
+        || k.starts_with("zookeeper.authProvider.")
 }
 
 #[cfg(test)]

@@ -30,6 +30,12 @@ pub struct Settings {
     /// `autopurge.purgeInterval` in hours; 0 (default) disables purging.
     /// When enabled, old files are purged after every snapshot.
     pub purge_interval_hours: u64,
+    /// The JAAS configuration (`java.security.auth.login.config`) holding
+    /// the SASL DIGEST-MD5 users.
+    pub jaas_file: Option<String>,
+    /// Its section for the server (`zookeeper.sasl.serverconfig`, default
+    /// `Server`).
+    pub jaas_section: String,
 }
 
 impl Default for Settings {
@@ -50,6 +56,8 @@ impl Default for Settings {
             segment_bytes: 64 << 20,
             snap_retain_count: 3,
             purge_interval_hours: 0,
+            jaas_file: None,
+            jaas_section: "Server".into(),
         }
     }
 }
@@ -136,6 +144,20 @@ impl Settings {
             "superDigest" | "zookeeper.DigestAuthenticationProvider.superDigest" => {
                 self.core.super_digest = Some(value.to_string())
             }
+            "java.security.auth.login.config" | "jaasConfig" => {
+                self.jaas_file = Some(value.to_string())
+            }
+            "zookeeper.sasl.serverconfig" => self.jaas_section = value.to_string(),
+            k if k.starts_with("zookeeper.superUser") => {
+                self.core.sasl_super_users.push(value.to_string())
+            }
+            k if k.starts_with("authProvider.") || k.starts_with("zookeeper.authProvider.") => {
+                // ZooKeeper's built-in ip and digest are always there; the
+                // SASL provider enables the `sasl` ACL scheme.
+                if value.ends_with("SASLAuthenticationProvider") {
+                    self.core.sasl_acl = true;
+                }
+            }
             "serverId" | "myid" => self.core.server_id = num(key, value, at)?,
             _ => return Ok(false),
         }
@@ -163,6 +185,19 @@ impl Settings {
             }
         }
         Ok(ignored)
+    }
+
+    /// Reads the JAAS file, if one is configured, into the SASL users.
+    pub fn load_jaas(&mut self) -> Result<(), SettingsError> {
+        let Some(f) = &self.jaas_file else {
+            return Ok(());
+        };
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| SettingsError(format!("cannot read JAAS configuration {f}: {e}")))?;
+        let users = pookeeper_core::sasl::jaas_users(&text, &self.jaas_section)
+            .ok_or_else(|| SettingsError(format!("{f}: no {} section", self.jaas_section)))?;
+        self.core.sasl_users = Some(users);
+        Ok(())
     }
 
     /// Checks the whole configuration.

@@ -45,8 +45,9 @@ def _free_port():
 class ManagedPookeeper:
     """The subset of kazoo.testing.common.ManagedZooKeeper the tests use."""
 
-    def __init__(self, binary, port):
+    def __init__(self, binary, port, jaas=None):
         self.binary = binary
+        self.jaas = jaas
         self.port = port
         self.host = "127.0.0.1"
         self.data_dir = tempfile.mkdtemp(prefix="pk-kazoo-")
@@ -95,7 +96,10 @@ class ManagedPookeeper:
                 # The harness's super user: super:test.
                 "zookeeper.DigestAuthenticationProvider.superDigest="
                 "super:D/InIHSb7yEEbrWz8b9l71RjZJU=",
-            ],
+                "--set",
+                "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
+            ]
+            + self._jaas_args(),
             stdout=log,
             stderr=subprocess.STDOUT,
             preexec_fn=_die_with_parent,
@@ -110,6 +114,14 @@ class ManagedPookeeper:
                     raise RuntimeError("pookeeper exited: see %s" % self.log_path)
                 time.sleep(0.05)
         raise RuntimeError("pookeeper did not start listening")
+
+    def _jaas_args(self):
+        if not self.jaas:
+            return []
+        path = os.path.join(self.data_dir, "jaas.conf")
+        with open(path, "w") as f:
+            f.write(self.jaas)
+        return ["--set", "java.security.auth.login.config=" + path]
 
     def stop(self):
         if self.process is None:
@@ -141,8 +153,8 @@ class ManagedPookeeper:
 class PookeeperCluster:
     """Stands in for kazoo.testing.common.ZookeeperCluster."""
 
-    def __init__(self, binary):
-        self._servers = [ManagedPookeeper(binary, _free_port())]
+    def __init__(self, binary, jaas=None):
+        self._servers = [ManagedPookeeper(binary, _free_port(), jaas)]
 
     def __getitem__(self, k):
         return self._servers[k]
@@ -173,13 +185,30 @@ class PookeeperCluster:
         return [s.get_logs() for s in self._servers]
 
 
+# The JAAS configuration kazoo's harness gives ZooKeeper when a test sets
+# ZOOKEEPER_JAAS_AUTH=digest (its SASL tests do).
+DIGEST_JAAS = """
+Server {
+    org.apache.zookeeper.server.auth.DigestLoginModule required
+    user_super="super_secret"
+    user_jaasuser="jaas_password";
+};"""
+
 _CLUSTER = None
+_CLUSTER_JAAS = None
 
 
 def _get_global_cluster():
-    global _CLUSTER
+    """Like the harness: one cluster, rebuilt when the JAAS mode changes."""
+    global _CLUSTER, _CLUSTER_JAAS
+    mode = os.environ.get("ZOOKEEPER_JAAS_AUTH")
+    if _CLUSTER is not None and _CLUSTER_JAAS != mode:
+        _CLUSTER.terminate()
+        _CLUSTER = None
     if _CLUSTER is None:
-        _CLUSTER = PookeeperCluster(os.environ["POOKEEPER_BIN"])
+        jaas = DIGEST_JAAS if mode == "digest" else None
+        _CLUSTER = PookeeperCluster(os.environ["POOKEEPER_BIN"], jaas)
+        _CLUSTER_JAAS = mode
         import atexit
 
         atexit.register(_CLUSTER.terminate)
