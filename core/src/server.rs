@@ -100,7 +100,62 @@ impl std::fmt::Display for RecoveryError {
 impl std::error::Error for RecoveryError {}
 
 /// When a request arrived and whether it was a write (latency stats).
-type Started = (Instant, bool);
+#[derive(Debug, Clone, Copy)]
+struct Started {
+    at: Instant,
+    write: bool,
+    /// ZooKeeper's name for the operation (`cons` lop), `None` for answers
+    /// it keeps out of the connection's stats (auth, sasl).
+    op: Option<&'static str>,
+}
+
+/// ZooKeeper's FinalRequestProcessor `lastOp` names.
+fn op_name(opcode: i32) -> Option<&'static str> {
+    Some(match opcode {
+        op::PING => "PING",
+        op::CREATE_SESSION => "SESS",
+        op::MULTI => "MULT",
+        op::MULTI_READ => "MLTR",
+        op::CREATE | op::CREATE2 | op::CREATE_TTL | op::CREATE_CONTAINER => "CREA",
+        op::DELETE | op::DELETE_CONTAINER => "DELE",
+        op::SET_DATA => "SETD",
+        op::RECONFIG => "RECO",
+        op::SET_ACL => "SETA",
+        op::CLOSE_SESSION => "CLOS",
+        op::SYNC => "SYNC",
+        op::CHECK => "CHEC",
+        op::EXISTS => "EXIS",
+        op::GET_DATA => "GETD",
+        op::SET_WATCHES => "SETW",
+        op::SET_WATCHES2 => "STW2",
+        op::ADD_WATCH => "ADDW",
+        op::GET_ACL => "GETA",
+        op::GET_CHILDREN | op::GET_CHILDREN2 => "GETC",
+        op::GET_ALL_CHILDREN_NUMBER => "GETACN",
+        op::CHECK_WATCHES => "CHKW",
+        op::REMOVE_WATCHES => "REMW",
+        op::WHO_AM_I => "HOMI",
+        op::GET_EPHEMERALS => "GETE",
+        _ => return None,
+    })
+}
+
+/// What `cons` shows of a connection's replies (ServerCnxn's stats).
+#[derive(Debug, Clone)]
+struct ConnStats {
+    /// Wall-clock ms when the connection was accepted.
+    established: i64,
+    last_op: &'static str,
+    last_cxid: i64,
+    last_zxid: i64,
+    /// Server uptime (ms) at the last reply.
+    last_response: u64,
+    last_latency: u64,
+    min_latency: u64,
+    max_latency: u64,
+    total_latency: u64,
+    count: u64,
+}
 
 /// How long a connection may stay without a session (ZooKeeper's
 /// `zookeeper.nio.sessionlessCnxnTimeout`, 10 s).
@@ -170,6 +225,9 @@ struct Conn {
     discarding: bool,
     /// The SASL exchange under way, once the client sent a sasl token.
     sasl: Option<Box<crate::sasl::DigestServer>>,
+    stats: Box<ConnStats>,
+    /// A four-letter-word connection.
+    four_letter: bool,
 }
 
 #[derive(Debug)]
@@ -212,6 +270,8 @@ pub struct Server {
     next_reap: Instant,
     /// Whether the request being handled is a write (latency bookkeeping).
     current_is_write: bool,
+    /// The `cons` name of the request being handled.
+    current_op: Option<&'static str>,
     /// An operator asked for a snapshot (`csnp`).
     snapshot_requested: bool,
     /// SASL nonces handed out (part of each nonce's seed).
@@ -280,6 +340,7 @@ impl Server {
             events: Vec::new(),
             next_reap,
             current_is_write: false,
+            current_op: None,
             snapshot_requested: false,
             sasl_nonces: 0,
             snap: None,
@@ -467,6 +528,19 @@ impl Server {
                 packets_sent: 0,
                 discarding: false,
                 sasl: None,
+                stats: Box::new(ConnStats {
+                    established: self.wall_now(),
+                    last_op: "NA",
+                    last_cxid: -1,
+                    last_zxid: -1,
+                    last_response: 0,
+                    last_latency: 0,
+                    min_latency: u64::MAX,
+                    max_latency: 0,
+                    total_latency: 0,
+                    count: 0,
+                }),
+                four_letter: false,
             },
         );
         self.handshakes.insert((deadline, id));
@@ -502,8 +576,12 @@ impl Server {
                 Output::Append { .. } => return Some(out),
                 Output::Transmit { conn, .. } => {
                     if let Some(c) = self.conns.get_mut(conn) {
-                        c.packets_sent += 1;
-                        self.stats.packets_sent += 1;
+                        // A four-letter word's answer is not a packet to
+                        // ZooKeeper's counters.
+                        if !c.four_letter {
+                            c.packets_sent += 1;
+                            self.stats.packets_sent += 1;
+                        }
                         return Some(out);
                     }
                 }
@@ -683,7 +761,7 @@ impl Server {
     fn emit_timed(&mut self, gate: i64, out: Output, started: Option<Started>) {
         if self.gated.is_empty() && gate <= self.durable_zxid {
             if let Some(t) = started {
-                self.record_latency(t);
+                self.record_latency(t, &out);
             }
             self.ready.push_back(out);
         } else {
@@ -695,8 +773,35 @@ impl Server {
         self.emit_timed(gate, out, None);
     }
 
-    fn record_latency(&mut self, (started, write): Started) {
+    fn record_latency(&mut self, t: Started, out: &Output) {
+        let (started, write) = (t.at, t.write);
         let ms = (self.now - started).as_millis() as u64;
+        if let (Some(op), Output::Transmit { conn, data }) = (t.op, out) {
+            let uptime = (self.now - self.start).as_millis() as u64;
+            if let Some(c) = self.conns.get_mut(conn) {
+                let s = &mut c.stats;
+                // A reply frame: length, xid, zxid, err; the connect answer
+                // (SESS) has no header.
+                if op != "SESS" && data.len() >= 16 {
+                    let xid = i32::from_be_bytes([data[4], data[5], data[6], data[7]]);
+                    if xid >= 0 {
+                        s.last_cxid = i64::from(xid);
+                    }
+                    let mut z = [0u8; 8];
+                    z.copy_from_slice(&data[8..16]);
+                    s.last_zxid = i64::from_be_bytes(z);
+                } else {
+                    s.last_zxid = self.last_zxid;
+                }
+                s.last_op = op;
+                s.last_response = uptime;
+                s.last_latency = ms;
+                s.min_latency = s.min_latency.min(ms);
+                s.max_latency = s.max_latency.max(ms);
+                s.total_latency += ms;
+                s.count += 1;
+            }
+        }
         let s = &mut self.stats;
         if write {
             s.update_latency.add(ms);
@@ -717,7 +822,11 @@ impl Server {
     /// counts from now (the request's arrival) to its release.
     fn send(&mut self, conn: ConnId, data: Bytes) {
         let gate = self.last_zxid;
-        let started = (self.now, self.current_is_write);
+        let started = Started {
+            at: self.now,
+            write: self.current_is_write,
+            op: self.current_op,
+        };
         self.emit_timed(gate, Output::Transmit { conn, data }, Some(started));
     }
 
@@ -762,7 +871,7 @@ impl Server {
             }
             if let Some((_, out, started)) = self.gated.pop_front() {
                 if let Some(t) = started {
-                    self.record_latency(t);
+                    self.record_latency(t, &out);
                 }
                 self.ready.push_back(out);
             }
@@ -959,6 +1068,8 @@ impl Server {
     }
 
     fn on_connect(&mut self, conn: ConnId, frame: &[u8]) {
+        self.current_op = Some("SESS");
+        self.current_is_write = true;
         let req = match ConnectRequest::decode(frame) {
             Ok(r) => r,
             Err(e) => {
@@ -1069,6 +1180,7 @@ impl Server {
         }
         self.touch(sid);
         self.current_is_write = is_write(opcode) || opcode == op::CLOSE_SESSION;
+        self.current_op = op_name(opcode);
         let req = match Request::decode(opcode, body) {
             Ok(r) => r,
             Err(e) => {
@@ -1659,8 +1771,15 @@ impl Server {
                 }
                 "csnp" => self.snapshot_requested = true,
                 "crst" => {
+                    // ServerCnxn.resetStats (the connection time stays).
                     for c in self.conns.values_mut() {
                         (c.packets_received, c.packets_sent) = (0, 0);
+                        let st = &mut c.stats;
+                        st.last_op = "NA";
+                        (st.last_cxid, st.last_zxid) = (-1, -1);
+                        (st.last_response, st.last_latency) = (0, 0);
+                        (st.min_latency, st.max_latency) = (u64::MAX, 0);
+                        (st.total_latency, st.count) = (0, 0);
                     }
                 }
                 _ => {}
@@ -1669,7 +1788,11 @@ impl Server {
         } else {
             format!("{cmd} is not executed because it is not in the whitelist.\n")
         };
-        self.send(conn, Bytes::from(text));
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.four_letter = true;
+        }
+        // Not a reply: no latency, and not counted as a sent packet.
+        self.send_event(conn, Bytes::from(text));
         self.close_conn(conn, CloseReason::CommandDone);
     }
 }
@@ -1714,13 +1837,28 @@ impl Server {
             .map(|c| {
                 let peer = c.peer.map_or_else(|| "unknown".to_string(), |p| p.to_string());
                 match c.session.and_then(|s| self.sessions.get(&s).map(|x| (s, x))) {
-                    Some((sid, s)) => format!(
-                        " /{peer}[1](queued=0,recved={},sent={},sid={sid:#x},lop=NA,est=0,to={},lcxid=0x0,lzxid={:#x},lresp=0,llat=0,minlat=0,avglat=0,maxlat=0)",
-                        c.packets_received,
-                        c.packets_sent,
-                        s.timeout.as_millis(),
-                        self.last_zxid
-                    ),
+                    Some((sid, s)) => {
+                        let st = &c.stats;
+                        let lcxid = if st.last_cxid >= 0 {
+                            format!(",lcxid={:#x}", st.last_cxid)
+                        } else {
+                            String::new()
+                        };
+                        let min = if st.count == 0 { 0 } else { st.min_latency };
+                        let avg = st.total_latency.checked_div(st.count).unwrap_or(0);
+                        format!(
+                            " /{peer}[1](queued=0,recved={},sent={},sid={sid:#x},lop={},est={},to={}{lcxid},lzxid={:#x},lresp={},llat={},minlat={min},avglat={avg},maxlat={})",
+                            c.packets_received,
+                            c.packets_sent,
+                            st.last_op,
+                            st.established,
+                            s.timeout.as_millis(),
+                            st.last_zxid,
+                            st.last_response,
+                            st.last_latency,
+                            st.max_latency,
+                        )
+                    }
                     None => format!(
                         " /{peer}[0](queued=0,recved={},sent={})",
                         c.packets_received, c.packets_sent

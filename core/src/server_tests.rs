@@ -1249,3 +1249,39 @@ fn connect_answer_has_read_only_flag_only_when_asked() {
         assert_eq!(body.len(), want_len, "readOnly byte sent: {with_flag}");
     }
 }
+
+#[test]
+fn cons_shows_each_connections_last_operation() {
+    let cfg = Config {
+        four_letter_words: vec!["cons".into(), "srvr".into()],
+        ..Config::default()
+    };
+    let mut w = World::with(cfg);
+    let mut c = w.connect();
+    assert_eq!(w.create(&mut c, "/a", b"", 0).err, 0);
+    assert_eq!(w.call(&mut c, op::EXISTS, &path_watch("/a", false)).err, 0);
+    let ask = |w: &mut World, cmd: &str| {
+        let conn = w.server.accept(w.now, None);
+        w.send_raw(conn, cmd.as_bytes());
+        String::from_utf8(w.inbox.remove(&conn).unwrap()).unwrap()
+    };
+    let cons = ask(&mut w, "cons");
+    let line = cons
+        .lines()
+        .find(|l| l.contains(",sid="))
+        .expect("session line");
+    assert!(line.contains(",lop=EXIS,"), "{line}");
+    assert!(line.contains(",lcxid=0x2,"), "{line}");
+    assert!(
+        line.contains("recved=3,sent=3,"),
+        "connect + 2 requests: {line}"
+    );
+    // Answers to four-letter words are not counted as sent packets.
+    let sent = |t: &str| {
+        t.lines()
+            .find_map(|l| l.strip_prefix("Sent: "))
+            .map(str::to_string)
+    };
+    let before = sent(&ask(&mut w, "srvr"));
+    assert_eq!(sent(&ask(&mut w, "srvr")), before);
+}
