@@ -106,13 +106,8 @@ pub(crate) fn answer(server: &Server, cmd: &str) -> String {
             let _ = writeln!(o, "Zookeeper version: {VERSION}");
             if cmd == "stat" {
                 o.push_str("Clients:\n");
-                // The brief form: up to the sent count.
-                for l in server.connection_lines() {
-                    let brief = match l.find(",sid=") {
-                        Some(i) => format!("{})", &l[..i]),
-                        None => l,
-                    };
-                    let _ = writeln!(o, "{brief}");
+                for l in server.connection_lines(true) {
+                    let _ = writeln!(o, "{l}");
                 }
                 o.push('\n');
             }
@@ -151,7 +146,7 @@ pub(crate) fn answer(server: &Server, cmd: &str) -> String {
             let _ = writeln!(o, "serverId={}", cfg.server_id);
         }
         "cons" => {
-            for l in server.connection_lines() {
+            for l in server.connection_lines(false) {
                 let _ = writeln!(o, "{l}");
             }
             o.push('\n');

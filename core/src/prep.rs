@@ -286,7 +286,8 @@ impl<'a> Prep<'a> {
                 version,
             } => self.set_data(path, data, *version),
             MultiOp::Check { path, version } => self.check(path, *version),
-            // Reads cannot be mixed into a write multi.
+            // Reads in a write multi fail the whole request before prep
+            // (Server::on_multi); kept total for other callers.
             MultiOp::GetChildren { .. } | MultiOp::GetData { .. } => Err(ErrorCode::BadArguments),
         }
     }

@@ -778,7 +778,12 @@ impl Server {
         let ms = (self.now - started).as_millis() as u64;
         if let (Some(op), Output::Transmit { conn, data }) = (t.op, out) {
             let uptime = (self.now - self.start).as_millis() as u64;
-            if let Some(c) = self.conns.get_mut(conn) {
+            // Binary connections only: text-protocol lines have no header.
+            if let Some(c) = self
+                .conns
+                .get_mut(conn)
+                .filter(|c| c.dialect == Dialect::Binary)
+            {
                 let s = &mut c.stats;
                 // A reply frame: length, xid, zxid, err; the connect answer
                 // (SESS) has no header.
@@ -1039,13 +1044,7 @@ impl Server {
     }
 
     fn password(&self, sid: i64) -> [u8; 16] {
-        let mut x = (sid as u64) ^ self.config.secret;
-        let mut out = [0u8; 16];
-        for chunk in out.chunks_mut(8) {
-            x = splitmix64(x);
-            chunk.copy_from_slice(&x.to_be_bytes()[..chunk.len()]);
-        }
-        out
+        seeded_bytes((sid as u64) ^ self.config.secret)
     }
 
     fn connect_response(timeout: Duration, sid: i64, passwd: &[u8]) -> Bytes {
@@ -1290,21 +1289,19 @@ impl Server {
                 return;
             }
         };
-        self.sasl_nonces = self.sasl_nonces.wrapping_add(1);
-        let mut x = self.config.secret ^ self.sasl_nonces.rotate_left(32) ^ conn.0;
-        let mut nonce = Vec::with_capacity(32);
-        for _ in 0..4 {
-            x = splitmix64(x);
-            nonce.extend_from_slice(&x.to_be_bytes());
-        }
-        nonce.truncate(30);
-        let nonce = base64(&nonce);
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
         let step = c
             .sasl
-            .get_or_insert_with(|| Box::new(crate::sasl::DigestServer::new(nonce)))
+            .get_or_insert_with(|| {
+                // 30 bytes, 40 base64 characters, as ZooKeeper's nonces.
+                self.sasl_nonces = self.sasl_nonces.wrapping_add(1);
+                let seed = self.config.secret ^ self.sasl_nonces.rotate_left(32) ^ conn.0;
+                Box::new(crate::sasl::DigestServer::new(base64(&seeded_bytes::<30>(
+                    seed,
+                ))))
+            })
             .step(&token, |u| {
                 users
                     .iter()
@@ -1830,13 +1827,14 @@ impl Server {
         self.db.tree.data_size()
     }
 
-    /// (peer, queued, received, sent, session, timeout ms) per connection.
-    pub(crate) fn connection_lines(&self) -> Vec<String> {
+    /// `cons` lines (`brief`: `stat`'s, up to the sent count).
+    pub(crate) fn connection_lines(&self, brief: bool) -> Vec<String> {
         self.conns
             .values()
             .map(|c| {
                 let peer = c.peer.map_or_else(|| "unknown".to_string(), |p| p.to_string());
-                match c.session.and_then(|s| self.sessions.get(&s).map(|x| (s, x))) {
+                let session = c.session.and_then(|s| self.sessions.get(&s).map(|x| (s, x)));
+                match session.filter(|_| !brief) {
                     Some((sid, s)) => {
                         let st = &c.stats;
                         let lcxid = if st.last_cxid >= 0 {
@@ -1860,8 +1858,10 @@ impl Server {
                         )
                     }
                     None => format!(
-                        " /{peer}[0](queued=0,recved={},sent={})",
-                        c.packets_received, c.packets_sent
+                        " /{peer}[{}](queued=0,recved={},sent={})",
+                        u8::from(session.is_some()),
+                        c.packets_received,
+                        c.packets_sent
                     ),
                 }
             })
@@ -1918,6 +1918,17 @@ fn is_write(opcode: i32) -> bool {
             | op::CHECK
             | op::MULTI
     )
+}
+
+/// Deterministic bytes from `seed` (session passwords, SASL nonces).
+fn seeded_bytes<const N: usize>(seed: u64) -> [u8; N] {
+    let mut x = seed;
+    let mut out = [0u8; N];
+    for chunk in out.chunks_mut(8) {
+        x = splitmix64(x);
+        chunk.copy_from_slice(&x.to_be_bytes()[..chunk.len()]);
+    }
+    out
 }
 
 fn splitmix64(x: u64) -> u64 {

@@ -187,6 +187,13 @@ impl World {
         out
     }
 
+    /// Sends a four-letter word on a new connection; returns the answer.
+    fn four_letter(&mut self, cmd: &str) -> String {
+        let conn = self.server.accept(self.now, None);
+        self.send_raw(conn, cmd.as_bytes());
+        String::from_utf8(self.inbox.remove(&conn).unwrap_or_default()).unwrap()
+    }
+
     fn create(&mut self, c: &mut Client, path: &str, data: &[u8], flags: i32) -> Reply {
         self.call(c, op::CREATE, &create_body(path, data, flags))
     }
@@ -730,9 +737,7 @@ fn four_letter_words_answer_and_close() {
         assert_eq!(w.inbox.remove(&c).unwrap(), want.as_bytes());
         assert_eq!(w.closed.last().unwrap().0, c);
     }
-    let c = w.server.accept(w.now, None);
-    w.send_raw(c, b"mntr");
-    let text = String::from_utf8(w.inbox.remove(&c).unwrap()).unwrap();
+    let text = w.four_letter("mntr");
     // Four znodes; ZooKeeper counts its root twice, and so do we.
     assert!(text.contains("zk_znode_count\t5\n"), "{text}");
     assert!(text.contains("zk_avg_latency\t0.0\n"), "{text}");
@@ -1218,20 +1223,18 @@ fn wchs_counts_data_watches_like_zookeeper() {
         w.call(&mut c, op::EXISTS, &path_watch("/b", true)).err,
         NONODE
     );
-    let ask = |w: &mut World, cmd: &str| {
-        let conn = w.server.accept(w.now, None);
-        w.send_raw(conn, cmd.as_bytes());
-        String::from_utf8(w.inbox.remove(&conn).unwrap()).unwrap()
-    };
     // ZooKeeper's wchs/wchp report the data watch table only.
     assert_eq!(
-        ask(&mut w, "wchs"),
+        w.four_letter("wchs"),
         "1 connections watching 2 paths\nTotal watches:2\n"
     );
     let sid = format!("{:#x}", c.session);
-    assert_eq!(ask(&mut w, "wchp"), format!("/a\n\t{sid}\n/b\n\t{sid}\n\n"));
+    assert_eq!(
+        w.four_letter("wchp"),
+        format!("/a\n\t{sid}\n/b\n\t{sid}\n\n")
+    );
     // mntr counts both tables.
-    assert!(ask(&mut w, "mntr").contains("zk_watch_count\t3\n"));
+    assert!(w.four_letter("mntr").contains("zk_watch_count\t3\n"));
 }
 
 #[test]
@@ -1260,12 +1263,7 @@ fn cons_shows_each_connections_last_operation() {
     let mut c = w.connect();
     assert_eq!(w.create(&mut c, "/a", b"", 0).err, 0);
     assert_eq!(w.call(&mut c, op::EXISTS, &path_watch("/a", false)).err, 0);
-    let ask = |w: &mut World, cmd: &str| {
-        let conn = w.server.accept(w.now, None);
-        w.send_raw(conn, cmd.as_bytes());
-        String::from_utf8(w.inbox.remove(&conn).unwrap()).unwrap()
-    };
-    let cons = ask(&mut w, "cons");
+    let cons = w.four_letter("cons");
     let line = cons
         .lines()
         .find(|l| l.contains(",sid="))
@@ -1282,6 +1280,6 @@ fn cons_shows_each_connections_last_operation() {
             .find_map(|l| l.strip_prefix("Sent: "))
             .map(str::to_string)
     };
-    let before = sent(&ask(&mut w, "srvr"));
-    assert_eq!(sent(&ask(&mut w, "srvr")), before);
+    let before = sent(&w.four_letter("srvr"));
+    assert_eq!(sent(&w.four_letter("srvr")), before);
 }

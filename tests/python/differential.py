@@ -65,16 +65,21 @@ KNOWN = {
     "b events 2",
 }
 
-def script(port):
+def session_pair(port):
+    """Two clients and a recorder that masks their session ids and times."""
     out = []
     a = C(port); b = C(port)
-    global SIDS; SIDS = ['%016x' % (a.connect[3] & (2**64-1)), '%016x' % (b.connect[3] & (2**64-1))]
-    out.append(('connect', a.connect[0], a.connect[2]))
+    sids = ['%016x' % (c.connect[3] & (2**64-1)) for c in (a, b)]
     def rec(name, r):
         r = repr(r)
-        for i, sid in enumerate(SIDS): r = r.replace(sid, 'SID%d' % i)
-        r = mask_times(r)
-        out.append((name, r))
+        for i, sid in enumerate(sids): r = r.replace(sid, 'SID%d' % i)
+        out.append((name, mask_times(r)))
+    return a, b, out, rec
+
+
+def script(port):
+    a, b, out, rec = session_pair(port)
+    out.append(('connect', a.connect[0], a.connect[2]))
     rec('create /a', a.call(1, create('/a', b'hello')))
     rec('create2 /a/b', a.call(15, create('/a/b', b'x')))
     rec('create dup', a.call(1, create('/a')))
@@ -163,18 +168,13 @@ def script(port):
 
 
 def nullbuf(): return struct.pack('>i', -1)
+def acl1(perms, scheme, ident): return struct.pack('>ii', 1, perms) + st(scheme) + st(ident)
 
 
 def script2(port):
     """Null data, path and ACL validation, odd create flags, multi edge
     cases, persistent watches, setWatches."""
-    out = []
-    a = C(port); b = C(port)
-    SIDS = ['%016x' % (a.connect[3] & (2**64-1)), '%016x' % (b.connect[3] & (2**64-1))]
-    def rec(name, r):
-        r = repr(r)
-        for i, sid in enumerate(SIDS): r = r.replace(sid, 'SID%d' % i)
-        out.append((name, mask_times(r)))
+    a, b, out, rec = session_pair(port)
     rec('create null', a.call(1, st('/nd') + nullbuf() + OPEN + struct.pack('>i', 0)))
     rec('get null', a.call(4, pw('/nd')))
     rec('multi create null', a.call(14, multi([(1, st('/nd2') + nullbuf() + OPEN + struct.pack('>i', 0)), (5, st('/nd') + nullbuf() + struct.pack('>i', -1))])))
@@ -195,17 +195,17 @@ def script2(port):
     rec('setacl root', a.call(7, st('/') + OPEN + struct.pack('>i', -1)))
     rec('set root', a.call(5, sd('/', b'r', -1)))
     rec('get root', a.call(4, pw('/')))
-    rec('acl perms 0', a.call(1, create('/p0', b'', 0, struct.pack('>i', 1) + struct.pack('>i', 0) + st('world') + st('anyone'))))
+    rec('acl perms 0', a.call(1, create('/p0', b'', 0, acl1(0, 'world', 'anyone'))))
     rec('get p0', a.call(4, pw('/p0')))
-    rec('acl perms 99', a.call(1, create('/p99', b'', 0, struct.pack('>i', 1) + struct.pack('>i', 99) + st('world') + st('anyone'))))
+    rec('acl perms 99', a.call(1, create('/p99', b'', 0, acl1(99, 'world', 'anyone'))))
     rec('getacl p99', a.call(6, st('/p99')))
     rec('acl two', a.call(1, create('/p2', b'', 0, struct.pack('>i', 2) + struct.pack('>i', 1) + st('world') + st('anyone') + struct.pack('>i', 2) + st('world') + st('anyone'))))
     rec('getacl p2', a.call(6, st('/p2')))
-    rec('acl digest bad', a.call(1, create('/pd', b'', 0, struct.pack('>i', 1) + struct.pack('>i', 31) + st('digest') + st('nocolon'))))
-    rec('acl ip bad', a.call(1, create('/pi', b'', 0, struct.pack('>i', 1) + struct.pack('>i', 31) + st('ip') + st('1.2.3.4/33'))))
-    rec('acl ip v6', a.call(1, create('/pi6', b'', 0, struct.pack('>i', 1) + struct.pack('>i', 31) + st('ip') + st('::1/128'))))
-    rec('acl unknown scheme', a.call(1, create('/pu', b'', 0, struct.pack('>i', 1) + struct.pack('>i', 31) + st('foo') + st('bar'))))
-    rec('acl auth no auth', a.call(1, create('/pa', b'', 0, struct.pack('>i', 1) + struct.pack('>i', 31) + st('auth') + st(''))))
+    rec('acl digest bad', a.call(1, create('/pd', b'', 0, acl1(31, 'digest', 'nocolon'))))
+    rec('acl ip bad', a.call(1, create('/pi', b'', 0, acl1(31, 'ip', '1.2.3.4/33'))))
+    rec('acl ip v6', a.call(1, create('/pi6', b'', 0, acl1(31, 'ip', '::1/128'))))
+    rec('acl unknown scheme', a.call(1, create('/pu', b'', 0, acl1(31, 'foo', 'bar'))))
+    rec('acl auth no auth', a.call(1, create('/pa', b'', 0, acl1(31, 'auth', ''))))
     rec('ttl big', a.call(21, ttl('/tb', 5, 2**62)))
     rec('ttl neg', a.call(21, ttl('/tn', 5, -5)))
     rec('ttl flag6', a.call(21, ttl('/t6', 6, 1000)))

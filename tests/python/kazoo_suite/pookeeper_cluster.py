@@ -165,21 +165,21 @@ class PookeeperCluster:
     def __len__(self):
         return len(self._servers)
 
-    def start(self):
+    def _each(self, method):
         for s in self._servers:
-            s.run()
+            getattr(s, method)()
+
+    def start(self):
+        self._each("run")
 
     def stop(self):
-        for s in self._servers:
-            s.stop()
+        self._each("stop")
 
     def terminate(self):
-        for s in self._servers:
-            s.destroy()
+        self._each("destroy")
 
     def reset(self):
-        for s in self._servers:
-            s.reset()
+        self._each("reset")
 
     def get_logs(self):
         return [s.get_logs() for s in self._servers]
