@@ -21,10 +21,22 @@ pub struct Config {
     /// The server id (`myid`); the top byte of every session id, as in
     /// ZooKeeper. Default 0 for a standalone server.
     pub server_id: u8,
-    /// Secret mixed into session passwords. Session passwords are a
-    /// deterministic function of (secret, session id), so a restarted server
-    /// with the same secret accepts its old sessions back.
-    pub secret: u64,
+    /// The key of session passwords: a password is HMAC-SHA1(secret,
+    /// session id), cut to 16 bytes, so nobody who lacks the secret can
+    /// compute one from a session id (which every ephemeral node shows as its
+    /// ephemeralOwner), and a restarted server with the same secret accepts
+    /// its old sessions back. Runtimes make a random one at first start and
+    /// keep it in the data directory. The default is a fixed value, for
+    /// tests only.
+    pub secret: [u8; 32],
+    /// The longest line the text protocol accepts, in bytes (`textMaxLineLength`,
+    /// default 8192); a longer one is answered `false:LineTooLong` and
+    /// skipped.
+    pub text_max_line: u32,
+    /// Whether the client port also serves the text protocol
+    /// (`textOnClientPort`, default true). The text port (`textPort`)
+    /// serves it either way.
+    pub text_on_client_port: bool,
     /// Four-letter words that are answered (`4lw.commands.whitelist`).
     /// Default `["srvr"]`, as ZooKeeper; `"*"` allows all.
     pub four_letter_words: Vec<String>,
@@ -76,7 +88,9 @@ impl Default for Config {
             max_client_cnxns: 60,
             max_buffer: 0xfffff,
             server_id: 0,
-            secret: 0xB341_5C00,
+            secret: *b"pookeeper test secret; not used!",
+            text_max_line: 8192,
+            text_on_client_port: true,
             four_letter_words: vec!["srvr".to_string()],
             super_digest: None,
             extended_types: false,
@@ -142,6 +156,9 @@ impl Config {
             return Err(ConfigError(
                 "extendedTypesEnabled needs a server id below 255".into(),
             ));
+        }
+        if self.text_max_line < 64 {
+            return Err(ConfigError("textMaxLineLength below 64 bytes".into()));
         }
         if self.max_buffer < 1024 {
             return Err(ConfigError("jute.maxbuffer below 1024 bytes".into()));

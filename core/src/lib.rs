@@ -188,6 +188,64 @@ pub enum Output {
     },
 }
 
+/// Something an operator wants in the server's log that no [`Output`]
+/// shows (a session that expires has no connection to close). Runtimes
+/// drain [`Server::poll_log`] after draining outputs and log each at INFO;
+/// the [`Display`](std::fmt::Display) text follows ZooKeeper's log lines,
+/// which operators grep for.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogEvent {
+    /// A client opened a session.
+    SessionEstablished {
+        /// The session id.
+        session: i64,
+        /// The negotiated timeout in milliseconds.
+        timeout_ms: u64,
+    },
+    /// A session's timeout passed without a word from its client.
+    SessionExpired {
+        /// The session id.
+        session: i64,
+        /// Its timeout in milliseconds.
+        timeout_ms: u64,
+    },
+    /// A client closed its session (or its text connection ended).
+    SessionClosed {
+        /// The session id.
+        session: i64,
+    },
+    /// More events came than the queue holds between two drains; this many
+    /// were left out.
+    Dropped {
+        /// How many.
+        count: u64,
+    },
+}
+
+impl std::fmt::Display for LogEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::SessionEstablished {
+                session,
+                timeout_ms,
+            } => write!(
+                f,
+                "Established session 0x{session:x} with negotiated timeout {timeout_ms}"
+            ),
+            Self::SessionExpired {
+                session,
+                timeout_ms,
+            } => write!(
+                f,
+                "Expiring session 0x{session:x}, timeout of {timeout_ms}ms exceeded"
+            ),
+            Self::SessionClosed { session } => write!(f, "Closed session 0x{session:x}"),
+            Self::Dropped { count } => write!(f, "{count} log events dropped (queue full)"),
+        }
+    }
+}
+
 /// Why the server closes a connection.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,6 +286,9 @@ pub enum CloseReason {
     CommandDone,
     /// The connection's text-protocol line was too long.
     LineTooLong,
+    /// Text-protocol bytes on a client port that does not serve that dialect
+    /// (`textOnClientPort=false`).
+    TextDisabled,
     /// Authentication failed.
     AuthFailed,
     /// SASL authentication failed, for this reason.
@@ -258,6 +319,9 @@ impl std::fmt::Display for CloseReason {
             Self::HandshakeTimeout => f.write_str("no handshake in time"),
             Self::CommandDone => f.write_str("four-letter word answered"),
             Self::LineTooLong => f.write_str("text line too long"),
+            Self::TextDisabled => {
+                f.write_str("text protocol is off on the client port (textOnClientPort=false)")
+            }
             Self::AuthFailed => f.write_str("authentication failed"),
             Self::SaslFailed(why) => write!(f, "SASL authentication failed: {why}"),
         }

@@ -160,6 +160,8 @@ struct ConnStats {
 /// How long a connection may stay without a session (ZooKeeper's
 /// `zookeeper.nio.sessionlessCnxnTimeout`, 10 s).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Log events kept between two drains of [`Server::poll_log`].
+const MAX_LOG_EVENTS: usize = 4096;
 
 /// Server-wide counters, for the four-letter words and embedding users.
 #[derive(Debug, Default, Clone)]
@@ -223,6 +225,13 @@ struct Conn {
     packets_sent: u64,
     /// Text protocol: skipping the rest of an over-long line.
     discarding: bool,
+    /// Text protocol: how many bytes of `inbuf` are known to hold no
+    /// newline, so each received byte is looked at once (a line sent a byte
+    /// at a time would otherwise be rescanned whole for every byte).
+    scanned: usize,
+    /// A closeSession was answered: requests pipelined behind it get
+    /// SESSIONEXPIRED, then the connection closes after this input.
+    session_closed: bool,
     /// The SASL exchange under way, once the client sent a sasl token.
     sasl: Option<Box<crate::sasl::DigestServer>>,
     stats: Box<ConnStats>,
@@ -278,6 +287,14 @@ pub struct Server {
     sasl_nonces: u64,
     /// The snapshot being written, if any.
     snap: Option<crate::storage::SnapshotWriter>,
+    /// Log lines for the runtime ([`Server::poll_log`]), at most
+    /// `MAX_LOG_EVENTS`; `log_dropped` counts what did not fit.
+    log_events: VecDeque<crate::LogEvent>,
+    log_dropped: u64,
+    /// Bytes the text protocol's newline search has looked at (tests check
+    /// that it stays linear in the input).
+    #[cfg(test)]
+    pub(crate) text_bytes_scanned: u64,
 }
 
 /// What [`Server::snapshot_step`] did.
@@ -344,6 +361,10 @@ impl Server {
             snapshot_requested: false,
             sasl_nonces: 0,
             snap: None,
+            log_events: VecDeque::new(),
+            log_dropped: 0,
+            #[cfg(test)]
+            text_bytes_scanned: 0,
         })
     }
 
@@ -527,6 +548,8 @@ impl Server {
                 packets_received: 0,
                 packets_sent: 0,
                 discarding: false,
+                scanned: 0,
+                session_closed: false,
                 sasl: None,
                 stats: Box::new(ConnStats {
                     established: self.wall_now(),
@@ -594,6 +617,25 @@ impl Server {
             }
         }
         None
+    }
+
+    /// The next line for the server's log, if any (see [`crate::LogEvent`]).
+    /// Drain it after the outputs; what is not drained is bounded (the
+    /// oldest events stay, later ones are only counted).
+    pub fn poll_log(&mut self) -> Option<crate::LogEvent> {
+        if let Some(e) = self.log_events.pop_front() {
+            return Some(e);
+        }
+        let count = std::mem::take(&mut self.log_dropped);
+        (count > 0).then_some(crate::LogEvent::Dropped { count })
+    }
+
+    fn log(&mut self, e: crate::LogEvent) {
+        if self.log_events.len() < MAX_LOG_EVENTS {
+            self.log_events.push_back(e);
+        } else {
+            self.log_dropped += 1;
+        }
     }
 
     /// When to call `handle(now, Input::Tick)` next, if ever.
@@ -705,7 +747,7 @@ impl Server {
                 break;
             }
             self.expiry.remove(&(at, sid));
-            self.expire_session(sid);
+            self.expire_session(sid, true);
         }
         while let Some(&(at, conn)) = self.handshakes.first() {
             if at > now {
@@ -740,7 +782,9 @@ impl Server {
         }
     }
 
-    fn expire_session(&mut self, sid: i64) {
+    /// Ends a session through the log: its timeout passed (`timed_out`), or
+    /// its text connection ended.
+    fn expire_session(&mut self, sid: i64, timed_out: bool) {
         let Some(s) = self.sessions.get_mut(&sid) else {
             return;
         };
@@ -749,6 +793,15 @@ impl Server {
         }
         s.closing = true;
         let conn = s.conn;
+        let timeout_ms = s.timeout.as_millis() as u64;
+        self.log(if timed_out {
+            crate::LogEvent::SessionExpired {
+                session: sid,
+                timeout_ms,
+            }
+        } else {
+            crate::LogEvent::SessionClosed { session: sid }
+        });
         let (zxid, _) = self.write(sid, 0, TxnOp::CloseSession);
         self.sessions.remove(&sid);
         if let Some(c) = conn {
@@ -902,7 +955,7 @@ impl Server {
             // A text connection's session ends with the connection, so its
             // ephemerals go at once (the seed's ECREATE semantics).
             if c.dialect == Dialect::Text {
-                self.expire_session(sid);
+                self.expire_session(sid, false);
             }
         }
         if let Some(ip) = c.peer.map(|p| p.ip()) {
@@ -974,11 +1027,26 @@ impl Server {
 
 impl Server {
     fn on_bytes(&mut self, conn: ConnId, bytes: &[u8]) {
-        let max = self.config.max_buffer;
         match self.conns.get_mut(&conn) {
             Some(c) if !c.closing => c.inbuf.extend_from_slice(bytes),
             _ => return,
         }
+        self.on_frames(conn);
+        // After a closeSession the requests that came with it were answered
+        // (SESSIONEXPIRED); the connection ends after them.
+        if self
+            .conns
+            .get(&conn)
+            .is_some_and(|c| c.session_closed && !c.closing)
+        {
+            self.close_conn(conn, CloseReason::SessionClosed);
+        }
+    }
+
+    /// Decodes and handles every complete frame (or text line) buffered for
+    /// `conn`.
+    fn on_frames(&mut self, conn: ConnId) {
+        let max = self.config.max_buffer;
         loop {
             let Some(c) = self.conns.get_mut(&conn) else {
                 return;
@@ -1001,6 +1069,10 @@ impl Server {
                     return;
                 }
                 if text::looks_like_text(&head) {
+                    if !self.config.text_on_client_port {
+                        self.close_conn(conn, CloseReason::TextDisabled);
+                        continue;
+                    }
                     self.start_text(conn);
                     continue;
                 }
@@ -1043,8 +1115,15 @@ impl Server {
         req.clamp(self.config.min_timeout(), self.config.max_timeout())
     }
 
+    /// The session's password: HMAC-SHA1 keyed with the server's secret over
+    /// the session id, cut to 16 bytes. ZooKeeper derives it from the id and
+    /// a constant (`superSecret`), so anyone who knows a session id can take
+    /// the session over; without our secret that is not possible.
     fn password(&self, sid: i64) -> [u8; 16] {
-        seeded_bytes((sid as u64) ^ self.config.secret)
+        let mac = hmac_sha1(&self.config.secret, &sid.to_be_bytes());
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&mac[..16]);
+        out
     }
 
     fn connect_response(timeout: Duration, sid: i64, passwd: &[u8]) -> Bytes {
@@ -1122,6 +1201,10 @@ impl Server {
             );
             let passwd = self.password(sid);
             self.send(conn, answer(timeout, sid, &passwd));
+            self.log(crate::LogEvent::SessionEstablished {
+                session: sid,
+                timeout_ms: timeout.as_millis() as u64,
+            });
             return;
         }
         let sid = req.session_id;
@@ -1172,9 +1255,12 @@ impl Server {
         };
         let body = &frame[8..];
         if !self.sessions.contains_key(&sid) {
-            // The session was closed or expired while bytes were in flight.
+            // The session was closed or expired while bytes were in flight:
+            // ZooKeeper answers SESSIONEXPIRED.
             self.reply(conn, xid, self.last_zxid, ErrorCode::SessionExpired);
-            self.close_conn(conn, CloseReason::SessionExpired);
+            if !self.conns.get(&conn).is_some_and(|c| c.session_closed) {
+                self.close_conn(conn, CloseReason::SessionExpired);
+            }
             return;
         }
         self.touch(sid);
@@ -1203,7 +1289,12 @@ impl Server {
                 }
                 let (zxid, _) = self.write(sid, xid, TxnOp::CloseSession);
                 self.reply(conn, xid, zxid, ErrorCode::Ok);
-                self.close_gated(conn, zxid, CloseReason::SessionClosed);
+                self.log(crate::LogEvent::SessionClosed { session: sid });
+                // Closed once the requests pipelined behind it are answered
+                // (see `on_bytes`).
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.session_closed = true;
+                }
             }
             Request::Auth { scheme, auth, .. } => self.on_auth(conn, xid, &scheme, &auth),
             Request::Create(_)
@@ -1297,7 +1388,10 @@ impl Server {
             .get_or_insert_with(|| {
                 // 30 bytes, 40 base64 characters, as ZooKeeper's nonces.
                 self.sasl_nonces = self.sasl_nonces.wrapping_add(1);
-                let seed = self.config.secret ^ self.sasl_nonces.rotate_left(32) ^ conn.0;
+                let key = hmac_sha1(&self.config.secret, b"sasl nonce");
+                let mut k = [0u8; 8];
+                k.copy_from_slice(&key[..8]);
+                let seed = u64::from_be_bytes(k) ^ self.sasl_nonces.rotate_left(32) ^ conn.0;
                 Box::new(crate::sasl::DigestServer::new(base64(&seeded_bytes::<30>(
                     seed,
                 ))))
@@ -1921,7 +2015,7 @@ fn is_write(opcode: i32) -> bool {
 }
 
 /// Deterministic bytes from `seed` (session passwords, SASL nonces).
-fn seeded_bytes<const N: usize>(seed: u64) -> [u8; N] {
+pub(crate) fn seeded_bytes<const N: usize>(seed: u64) -> [u8; N] {
     let mut x = seed;
     let mut out = [0u8; N];
     for chunk in out.chunks_mut(8) {
@@ -1929,6 +2023,23 @@ fn seeded_bytes<const N: usize>(seed: u64) -> [u8; N] {
         chunk.copy_from_slice(&x.to_be_bytes()[..chunk.len()]);
     }
     out
+}
+
+/// HMAC-SHA1 (RFC 2104) of `msg` under `key` (at most one 64-byte block).
+pub(crate) fn hmac_sha1(key: &[u8; 32], msg: &[u8]) -> [u8; 20] {
+    let mut ipad = [0x36u8; 64];
+    let mut opad = [0x5cu8; 64];
+    for (i, k) in key.iter().enumerate() {
+        ipad[i] ^= k;
+        opad[i] ^= k;
+    }
+    let mut inner = sha1_smol::Sha1::new();
+    inner.update(&ipad);
+    inner.update(msg);
+    let mut outer = sha1_smol::Sha1::new();
+    outer.update(&opad);
+    outer.update(&inner.digest().bytes());
+    outer.digest().bytes()
 }
 
 fn splitmix64(x: u64) -> u64 {
@@ -2015,7 +2126,7 @@ impl Server {
     }
 
     fn text_lines(&mut self, conn: ConnId) {
-        let max = self.config.max_buffer as usize;
+        let max = self.config.text_max_line as usize;
         loop {
             let Some(c) = self.conns.get_mut(&conn) else {
                 return;
@@ -2023,9 +2134,21 @@ impl Server {
             if c.closing {
                 return;
             }
-            let Some(nl) = c.inbuf.iter().position(|&b| b == b'\n') else {
+            // Only the bytes not looked at before: constant work per byte.
+            let from = c.scanned.min(c.inbuf.len());
+            #[cfg(test)]
+            {
+                self.text_bytes_scanned += (c.inbuf.len() - from) as u64;
+            }
+            let Some(nl) = c.inbuf[from..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map(|i| from + i)
+            else {
+                c.scanned = c.inbuf.len();
                 if c.inbuf.len() > max {
                     c.inbuf = BytesMut::new();
+                    c.scanned = 0;
                     if !c.discarding {
                         c.discarding = true;
                         self.send(conn, Bytes::from_static(b"false:LineTooLong\n"));
@@ -2034,7 +2157,13 @@ impl Server {
                 return;
             };
             let line = c.inbuf.split_to(nl + 1);
+            c.scanned = 0;
             if std::mem::take(&mut c.discarding) {
+                continue;
+            }
+            if line.len() > max + 1 {
+                // The whole line arrived in one piece, longer than allowed.
+                self.send(conn, Bytes::from_static(b"false:LineTooLong\n"));
                 continue;
             }
             c.packets_received += 1;

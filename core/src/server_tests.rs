@@ -944,7 +944,7 @@ fn text_ephemerals_and_events_interoperate_with_binary() {
 #[test]
 fn text_lines_are_bounded() {
     let mut w = World::with(Config {
-        max_buffer: 2048,
+        text_max_line: 2048,
         ..Config::default()
     });
     let t = w.server.accept(w.now, None);
@@ -952,6 +952,190 @@ fn text_lines_are_bounded() {
     let long = "SET:/x:".to_string() + &"a".repeat(5000);
     assert_eq!(w.text(t, &long), vec!["false:LineTooLong"]);
     assert_eq!(w.text(t, "aaaa\nEXISTS:/\n"), vec!["true"]);
+    // A too-long line that arrives whole, newline included.
+    let whole = "SET:/x:".to_string() + &"b".repeat(3000) + "\nEXISTS:/\n";
+    assert_eq!(w.text(t, &whole), vec!["false:LineTooLong", "true"]);
+    assert!(w.closed.is_empty());
+}
+
+/// The default text line limit is far below jute.maxbuffer (1 MB).
+#[test]
+fn text_line_limit_defaults_to_8k() {
+    let mut w = World::new();
+    let t = w.server.accept(w.now, None);
+    w.text(t, "EXISTS:/\n");
+    let ok = "CREATE:/x:".to_string() + &"a".repeat(8000) + "\n";
+    assert_eq!(w.text(t, &ok), vec!["true"]);
+    let long = "SET:/x:".to_string() + &"a".repeat(9000) + "\n";
+    assert_eq!(w.text(t, &long), vec!["false:LineTooLong"]);
+}
+
+/// A line sent one byte per segment: the newline search looks at each byte
+/// once, not the whole buffered line again for every byte (that was
+/// quadratic: 20 slow connections pinned a core).
+#[test]
+fn text_line_scan_is_linear_in_the_input() {
+    let mut w = World::new();
+    let t = w.server.accept(w.now, None);
+    w.text(t, "EXISTS:/\n");
+    let before = w.server.text_bytes_scanned;
+    let line = "CREATE:/slow:".to_string() + &"z".repeat(7000) + "\n";
+    for b in line.as_bytes() {
+        w.server.handle(
+            w.now,
+            Input::Received {
+                conn: t,
+                bytes: std::slice::from_ref(b),
+            },
+        );
+        w.drain();
+    }
+    let scanned = w.server.text_bytes_scanned - before;
+    assert!(
+        scanned <= 2 * line.len() as u64,
+        "{scanned} bytes scanned for a {}-byte line",
+        line.len()
+    );
+    assert_eq!(w.text(t, "EXISTS:/slow\n"), vec!["true", "true"]);
+}
+
+/// `textOnClientPort=false`: text bytes on the client port close the
+/// connection with a reason naming the setting; binary clients still work.
+#[test]
+fn text_dialect_can_be_turned_off_on_the_client_port() {
+    let mut w = World::with(Config {
+        text_on_client_port: false,
+        ..Config::default()
+    });
+    let t = w.server.accept(w.now, None);
+    assert!(w.text(t, "CREATE:/yolo\n").is_empty());
+    assert_eq!(
+        w.closed.iter().find(|c| c.0 == t).map(|c| c.1.clone()),
+        Some(CloseReason::TextDisabled)
+    );
+    let mut c = w.connect();
+    assert_eq!(w.create(&mut c, "/bin", b"", 0).err, 0);
+    // The text port itself still serves text.
+    let tp = w.server.accept_text(w.now, None);
+    assert_eq!(w.text(tp, "EXISTS:/bin\n"), vec!["true:Connected", "true"]);
+}
+
+/// Requests pipelined behind a closeSession are answered SESSIONEXPIRED (as
+/// ZooKeeper answers them), then the connection closes.
+#[test]
+fn requests_after_close_session_get_session_expired() {
+    let mut w = World::new();
+    let c = w.connect();
+    let mut bytes = Vec::new();
+    for (xid, opcode, body) in [
+        (1, op::CLOSE_SESSION, Vec::new()),
+        (2, op::EXISTS, path_watch("/", false)),
+        (3, op::CREATE, create_body("/after", b"", 0)),
+    ] {
+        let mut f = Writer::frame();
+        f.int(xid).int(opcode).raw(&body);
+        bytes.extend_from_slice(&f.finish_frame());
+    }
+    w.send_raw(c.conn, &bytes);
+    let close = w.reply_for(&c, 1);
+    assert_eq!(close.err, 0);
+    for xid in [2, 3] {
+        let r = w.reply_for(&c, xid);
+        assert_eq!(r.err, -112, "xid {xid}");
+        assert_eq!(r.zxid, close.zxid);
+    }
+    assert!(w.closed.iter().any(|x| x.0 == c.conn));
+    let mut d = w.connect();
+    assert_eq!(
+        w.call(&mut d, op::EXISTS, &path_watch("/after", false)).err,
+        NONODE
+    );
+}
+
+/// Session passwords are HMAC-SHA1(secret, id) cut to 16 bytes: nobody
+/// without the secret computes one, ZooKeeper's constant-derived password is
+/// refused, and another secret gives other passwords.
+#[test]
+fn session_passwords_are_keyed_by_the_secret() {
+    let mut w = World::new();
+    // RFC 2104 HMAC-SHA1 under the default (test) secret, from Python's hmac.
+    assert_eq!(
+        &crate::server::hmac_sha1(
+            &Config::default().secret,
+            &0x0123_4567_89ab_cdef_i64.to_be_bytes()
+        )[..16],
+        &[
+            0xcd, 0xe7, 0xff, 0xc2, 0xfd, 0x11, 0xb9, 0x0b, 0x2a, 0xdc, 0x81, 0x1f, 0xab, 0x92,
+            0x63, 0x3c
+        ]
+    );
+    let c = w.connect();
+    // What a 3.8 ZooKeeper (and we, before) would hand out for this id.
+    let guessed = crate::server::seeded_bytes::<16>((c.session as u64) ^ 0xB341_5C00);
+    assert_ne!(c.passwd, guessed.to_vec());
+    let thief = w
+        .server
+        .accept(w.now, Some("127.0.0.1:6000".parse().unwrap()));
+    let req = ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: 0,
+        timeout: 4000,
+        session_id: c.session,
+        passwd: guessed.to_vec(),
+        read_only: false,
+    };
+    w.send_raw(thief, &req.encode_frame());
+    let body = w.frame(thief).expect("connect answer");
+    assert_eq!(&body[8..16], &[0; 8], "session 0: refused");
+    assert!(w.closed.iter().any(|x| x.0 == thief));
+    // The owner still resumes with the real password.
+    let back = w.connect_as(c.session, c.passwd.clone());
+    assert_eq!(back.session, c.session);
+    // Another secret, other passwords for the same id.
+    let mut other = World::with(Config {
+        secret: [7; 32],
+        ..Config::default()
+    });
+    let o = other.connect();
+    assert_eq!(o.session, c.session, "ids are deterministic");
+    assert_ne!(o.passwd, c.passwd);
+}
+
+/// Session starts, expiries and closes reach the runtime's log
+/// (ZooKeeper's "Expiring session 0x..., timeout of ...ms exceeded").
+#[test]
+fn session_expiry_and_close_are_logged() {
+    let mut w = World::new();
+    let a = w.connect();
+    let b = w.connect();
+    w.call(&mut Client { xid: 10, ..b }, op::CLOSE_SESSION, &[]);
+    let lines: Vec<String> = std::iter::from_fn(|| w.server.poll_log())
+        .map(|e| e.to_string())
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            format!(
+                "Established session 0x{:x} with negotiated timeout 4000",
+                a.session
+            ),
+            format!(
+                "Established session 0x{:x} with negotiated timeout 4000",
+                a.session + 1
+            ),
+            format!("Closed session 0x{:x}", a.session + 1),
+        ]
+    );
+    w.advance(Duration::from_secs(10));
+    let e = w.server.poll_log().expect("expiry logged");
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "Expiring session 0x{:x}, timeout of 4000ms exceeded",
+            a.session
+        )
+    );
+    assert_eq!(w.server.poll_log(), None);
 }
 
 #[test]

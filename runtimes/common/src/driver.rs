@@ -4,7 +4,7 @@
 
 use crate::datadir::{self, DiskLog};
 use crate::txlog::TxLog;
-use crate::{warn, Settings};
+use crate::{info, warn, Settings};
 use pookeeper_core::{ConnId, Input, Output, Server};
 use std::io;
 use std::time::Instant;
@@ -32,7 +32,9 @@ impl Driver {
         if !settings.force_sync {
             warn!("forceSync=no: writes are acknowledged before they reach the disk (tests and benchmarks only)");
         }
-        let (server, log) = datadir::open(settings, now, wall_ms)?;
+        let mut settings = settings.clone();
+        settings.core.secret = crate::secret::load_or_create(&settings.data_dir)?;
+        let (server, log) = datadir::open(&settings, now, wall_ms)?;
         Ok(Self { server, log })
     }
 
@@ -45,6 +47,9 @@ impl Driver {
                 Output::Close { conn, reason } => sink(Action::Close(conn, reason)),
                 Output::Append { zxid, entry } => self.log.append(zxid, &entry),
             }
+        }
+        while let Some(e) = self.server.poll_log() {
+            info!("{e}");
         }
     }
 

@@ -9,6 +9,7 @@ pub mod datadir;
 pub mod driver;
 pub mod log;
 pub mod process;
+pub mod secret;
 pub mod settings;
 pub mod txlog;
 

@@ -36,6 +36,14 @@ pub struct Settings {
     /// Its section for the server (`zookeeper.sasl.serverconfig`, default
     /// `Server`).
     pub jaas_section: String,
+    /// The ensemble's `server.N=...` lines, each with where it was read.
+    pub servers: Vec<String>,
+    /// `standaloneEnabled` (default true): with a single `server.N` line
+    /// ZooKeeper then runs standalone.
+    pub standalone_enabled: bool,
+    /// `forceStandalone=true`: serve alone even though `server.N` lines
+    /// describe an ensemble (PooKeeper has no replication yet).
+    pub force_standalone: bool,
 }
 
 impl Default for Settings {
@@ -58,6 +66,9 @@ impl Default for Settings {
             purge_interval_hours: 0,
             jaas_file: None,
             jaas_section: "Server".into(),
+            servers: Vec::new(),
+            standalone_enabled: true,
+            force_standalone: false,
         }
     }
 }
@@ -159,6 +170,13 @@ impl Settings {
                 }
             }
             "serverId" | "myid" => self.core.server_id = num(key, value, at)?,
+            "textMaxLineLength" => self.core.text_max_line = num(key, value, at)?,
+            "textOnClientPort" => self.core.text_on_client_port = flag(key, value, at)?,
+            "standaloneEnabled" => self.standalone_enabled = flag(key, value, at)?,
+            "forceStandalone" => self.force_standalone = flag(key, value, at)?,
+            k if k.starts_with("server.") && k[7..].parse::<u64>().is_ok() => {
+                self.servers.push(format!("{at}: {k}={value}"))
+            }
             _ => return Ok(false),
         }
         Ok(true)
@@ -201,7 +219,23 @@ impl Settings {
     }
 
     /// Checks the whole configuration.
+    ///
+    /// `server.N` lines that describe an ensemble (two or more servers, or
+    /// one with `standaloneEnabled=false`) are refused: PooKeeper cannot
+    /// replicate yet, and servers started from one ensemble's configuration
+    /// would each serve a different, diverging copy of the data. Setting
+    /// `forceStandalone=true` serves alone anyway.
     pub fn validate(&self) -> Result<(), SettingsError> {
+        let ensemble =
+            self.servers.len() >= 2 || (!self.servers.is_empty() && !self.standalone_enabled);
+        if ensemble && !self.force_standalone {
+            return Err(SettingsError(format!(
+                "this configuration describes an ensemble, which PooKeeper cannot run yet \
+                 (each server would serve its own diverging copy of the data):\n  {}\n\
+                 remove the server.N lines, or set forceStandalone=true to serve alone",
+                self.servers.join("\n  ")
+            )));
+        }
         self.core
             .validate()
             .map_err(|e| SettingsError(format!("invalid configuration: {e}")))
@@ -235,7 +269,8 @@ mod tests {
                    dataDir=/tmp/zk\n";
         let mut s = Settings::default();
         let ignored = s.apply_cfg(cfg, "zoo.cfg").unwrap();
-        assert_eq!(ignored, vec!["zoo.cfg:5: initLimit", "zoo.cfg:6: server.1"]);
+        assert_eq!(ignored, vec!["zoo.cfg:5: initLimit"]);
+        assert_eq!(s.servers, vec!["zoo.cfg:6: server.1=a:2888:3888"]);
         assert_eq!(s.core.tick_time, Duration::from_millis(1000));
         assert_eq!(s.port, 2999);
         assert_eq!(s.host, "::1");
@@ -267,5 +302,32 @@ mod tests {
         let mut s = Settings::default();
         s.apply_cfg("tickTime=0", "f").unwrap();
         assert!(s.validate().is_err());
+    }
+
+    /// Until replication exists, an ensemble's zoo.cfg must not start a
+    /// standalone server that silently diverges from its peers.
+    #[test]
+    fn an_ensemble_configuration_is_refused_unless_forced() {
+        let three = "server.1=127.0.0.1:2888:3888\nserver.2=127.0.0.1:2889:3889\n\
+                     server.3=127.0.0.1:2890:3890\n";
+        let mut s = Settings::default();
+        s.apply_cfg(three, "zoo.cfg").unwrap();
+        let err = s.validate().unwrap_err().0;
+        assert!(
+            err.contains("zoo.cfg:1: server.1=127.0.0.1:2888:3888"),
+            "{err}"
+        );
+        assert!(err.contains("zoo.cfg:3: server.3="), "{err}");
+        assert!(err.contains("forceStandalone=true"), "{err}");
+        s.set("forceStandalone", "true", "command line").unwrap();
+        s.validate().unwrap();
+        // One server with standaloneEnabled (the default) is standalone in
+        // ZooKeeper too; without it, a one-server ensemble.
+        let mut one = Settings::default();
+        one.apply_cfg("server.1=127.0.0.1:2888:3888\n", "f")
+            .unwrap();
+        one.validate().unwrap();
+        one.set("standaloneEnabled", "false", "f").unwrap();
+        assert!(one.validate().is_err());
     }
 }

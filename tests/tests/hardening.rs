@@ -1,0 +1,155 @@
+//! Hardening against careless operators and hostile clients, against the
+//! real binary: an ensemble's zoo.cfg is refused, session passwords cannot
+//! be computed from session ids, session ends are logged, and the text
+//! dialect can be turned off on the client port.
+
+use pookeeper_tests::{pookeeper_bin, Pookeeper, TempDir};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
+
+/// A raw ZooKeeper handshake; returns (session id, password), or `None`
+/// when the server refused the session (session id 0) or closed.
+fn handshake(addr: &str, sid: i64, passwd: &[u8], timeout_ms: i32) -> Option<(i64, Vec<u8>)> {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut body = Vec::new();
+    body.extend_from_slice(&0i32.to_be_bytes()); // protocol version
+    body.extend_from_slice(&0i64.to_be_bytes()); // last zxid seen
+    body.extend_from_slice(&timeout_ms.to_be_bytes());
+    body.extend_from_slice(&sid.to_be_bytes());
+    body.extend_from_slice(&(passwd.len() as i32).to_be_bytes());
+    body.extend_from_slice(passwd);
+    let mut frame = (body.len() as i32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    s.write_all(&frame).unwrap();
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).ok()?;
+    let mut reply = vec![0u8; i32::from_be_bytes(len) as usize];
+    s.read_exact(&mut reply).ok()?;
+    let sid = i64::from_be_bytes(reply[8..16].try_into().unwrap());
+    let plen = i32::from_be_bytes(reply[16..20].try_into().unwrap()) as usize;
+    let pw = reply[20..20 + plen].to_vec();
+    // Keep the session's connection open a little, then let it go.
+    std::mem::forget(s);
+    (sid != 0).then_some((sid, pw))
+}
+
+/// ZooKeeper's (and formerly our) password: splitmix64 bytes of
+/// `id ^ 0xB3415C00`, computable by anyone who knows the id.
+fn constant_derived_password(sid: i64) -> Vec<u8> {
+    let mut x = (sid as u64) ^ 0xB341_5C00;
+    let mut out = Vec::new();
+    for _ in 0..2 {
+        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        out.extend_from_slice(&(z ^ (z >> 31)).to_be_bytes());
+    }
+    out
+}
+
+#[test]
+fn an_ensemble_zoo_cfg_is_refused_with_exit_2_naming_the_lines() {
+    let dir = TempDir::new("ensemble-cfg");
+    let cfg = dir.0.join("zoo.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "tickTime=2000\ndataDir={}\nclientPort=0\n\
+             server.1=127.0.0.1:2888:3888\nserver.2=127.0.0.1:2889:3889\n\
+             server.3=127.0.0.1:2890:3890\n",
+            dir.0.join("data").display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(pookeeper_bin())
+        .arg(&cfg)
+        .output()
+        .expect("run pookeeper");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert!(err.contains(":4: server.1=127.0.0.1:2888:3888"), "{err}");
+    assert!(err.contains(":6: server.3=127.0.0.1:2890:3890"), "{err}");
+    assert!(err.contains("forceStandalone"), "{err}");
+    // Asking for standalone explicitly starts it.
+    let pk = Pookeeper::start(&[cfg.to_str().unwrap(), "--set", "forceStandalone=true"]);
+    assert!(handshake(&pk.hostport(), 0, &[0; 16], 4000).is_some());
+}
+
+#[test]
+fn session_passwords_come_from_a_kept_random_secret() {
+    let dir = TempDir::new("secret");
+    let (sid, pw) = {
+        let pk = Pookeeper::start_in(&dir.0, &[]);
+        let (sid, pw) = handshake(&pk.hostport(), 0, &[0; 16], 30000).expect("session");
+        assert_ne!(pw, constant_derived_password(sid));
+        // A password computed from the id alone is refused.
+        assert!(handshake(&pk.hostport(), sid, &constant_derived_password(sid), 30000).is_none());
+        let mut wrong = pw.clone();
+        wrong[0] ^= 1;
+        assert!(handshake(&pk.hostport(), sid, &wrong, 30000).is_none());
+        (sid, pw)
+    };
+    let secret = std::fs::read(dir.0.join("pookeeper.secret")).expect("secret kept");
+    assert_eq!(secret.len(), 32);
+    // After a restart the same secret gives the same password: the session
+    // resumes.
+    let pk = Pookeeper::start_in(&dir.0, &[]);
+    assert_eq!(
+        handshake(&pk.hostport(), sid, &pw, 30000).map(|s| s.0),
+        Some(sid)
+    );
+    drop(pk);
+    // Another data directory has another secret.
+    let other = Pookeeper::start(&[]);
+    let (_, pw2) = handshake(&other.hostport(), 0, &[0; 16], 30000).expect("session");
+    assert_ne!(pw2, pw);
+}
+
+#[test]
+fn session_expiry_is_logged_with_its_id() {
+    let pk = Pookeeper::start(&["--tick-time", "200"]);
+    let (sid, _) = handshake(&pk.hostport(), 0, &[0; 16], 400).expect("session");
+    let want = format!("Expiring session 0x{sid:x}, timeout of 400ms exceeded");
+    let log = pk.wait_log(&want);
+    assert!(
+        log.contains(&format!("Established session 0x{sid:x}")),
+        "{log}"
+    );
+    assert!(log.contains(&want), "{log}");
+}
+
+#[test]
+fn text_dialect_off_on_the_client_port_but_on_the_text_port() {
+    let text_port = pookeeper_tests::free_port();
+    let pk = Pookeeper::start(&[
+        "--set",
+        "textOnClientPort=false",
+        "--text-port",
+        &text_port.to_string(),
+    ]);
+    let mut s = TcpStream::connect(pk.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"CREATE:/yolo\n").unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    assert!(buf.is_empty(), "{:?}", String::from_utf8_lossy(&buf));
+    let log = pk.wait_log("textOnClientPort=false");
+    assert!(log.contains("textOnClientPort=false"), "{log}");
+    let mut t = TcpStream::connect(("127.0.0.1", text_port)).unwrap();
+    t.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    t.write_all(b"EXISTS:/\n").unwrap();
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 256];
+    while !got.ends_with(b"true\n") {
+        let n = t.read(&mut chunk).expect("text reply");
+        assert!(n > 0, "closed: {:?}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&chunk[..n]);
+    }
+    assert_eq!(got, b"true:Connected\ntrue\n");
+    // Binary clients are served as usual.
+    assert!(handshake(&pk.hostport(), 0, &[0; 16], 4000).is_some());
+}
