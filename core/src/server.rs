@@ -2186,7 +2186,6 @@ impl Server {
 
     fn text_command(&mut self, conn: ConnId, sid: i64, cmd: Command) -> String {
         let auth = self.auth_of(conn);
-        let cfg = self.config.clone();
         let write = |s: &mut Self, r: Result<TxnOp, ErrorCode>| -> Result<OpResult, ErrorCode> {
             match r {
                 Ok(t) => match s.write(sid, 0, t).1 {
@@ -2262,7 +2261,7 @@ impl Server {
                     flags: i32::from(ephemeral) | (i32::from(sequential) << 1),
                     ttl: -1,
                 };
-                let r = Prep::new(tree, sid, &auth).options(&cfg).create(&req);
+                let r = Prep::new(tree, sid, &auth).options(&self.config).create(&req);
                 match write(self, r) {
                     Ok(OpResult::Created { path, .. }) if sequential => format!("true:{path}"),
                     Ok(_) => "true".into(),
@@ -2270,14 +2269,14 @@ impl Server {
                 }
             }
             Command::Delete(p) => {
-                let r = Prep::new(tree, sid, &auth).options(&cfg).delete(&p, -1);
+                let r = Prep::new(tree, sid, &auth).options(&self.config).delete(&p, -1);
                 match write(self, r) {
                     Ok(_) => "true".into(),
                     Err(e) => fail(e),
                 }
             }
             Command::Set(p, data) => {
-                let r = Prep::new(tree, sid, &auth).options(&cfg).set_data(
+                let r = Prep::new(tree, sid, &auth).options(&self.config).set_data(
                     &p,
                     &Some(Bytes::from(data)),
                     -1,
