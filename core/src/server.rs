@@ -1410,7 +1410,7 @@ impl Server {
 
     /// The connection's authenticated ids, borrowed (never copied per
     /// request: a connection may hold up to `max_auth_ids` of them).
-    fn auth_of(&self, conn: ConnId) -> &[Id] {
+    pub(crate) fn auth_of(&self, conn: ConnId) -> &[Id] {
         auth_in(&self.conns, conn)
     }
 
