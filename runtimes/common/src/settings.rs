@@ -133,6 +133,8 @@ impl Settings {
                 self.core.enforce_quota = flag(key, value, at)?
             }
             "reconfigEnabled" => self.core.reconfig_enabled = flag(key, value, at)?,
+            "pookeeper.maxAuthIds" => self.core.max_auth_ids = num(key, value, at)?,
+            "pookeeper.maxAuthIdBytes" => self.core.max_auth_id_bytes = num(key, value, at)?,
             "znode.container.checkIntervalMs" => self.core.container_check_interval = ms(value)?,
             "znode.container.maxPerMinute" => {
                 self.core.container_max_per_minute = num(key, value, at)?
