@@ -194,8 +194,9 @@ fn a_multi_filters_each_event_by_the_acl_of_its_own_op() {
     // cache. /m/x's events must still be judged by its own (owner-only)
     // list, each event by the list of its own op.
     let carol = digest_acl("carol:x");
+    // (READ alone is taken: /zookeeper/config's list.)
     let world_read = Acl {
-        perms: 1,
+        perms: 3,
         ..Acl::open()
     };
     let r = w.call(
