@@ -1417,7 +1417,7 @@ impl Server {
     fn on_write(&mut self, conn: ConnId, sid: i64, xid: i32, opcode: i32, req: &Request) {
         let auth = self.auth_of(conn);
         let prepared = {
-            let mut p = Prep::new(&self.db.tree, sid, &auth).options(&self.config);
+            let mut p = Prep::new(&self.db.tree, sid, auth).options(&self.config);
             match req {
                 Request::Create(c) => p.create(c),
                 Request::Delete { path, version } => p.delete(path, *version),
@@ -1470,7 +1470,7 @@ impl Server {
             return;
         }
         let auth = self.auth_of(conn);
-        let txn = Prep::new(&self.db.tree, sid, &auth)
+        let txn = Prep::new(&self.db.tree, sid, auth)
             .options(&self.config)
             .multi(ops);
         let (zxid, result) = self.write(sid, xid, txn);
@@ -1530,7 +1530,7 @@ impl Server {
         let mut w = reply_header(xid, zxid, 0);
         let auth = self.auth_of(conn);
         let tree = &self.db.tree;
-        let denied = |n: &crate::tree::Node| !acl::allowed(tree.acl_of(n), perm::READ, &auth);
+        let denied = |n: &crate::tree::Node| !acl::allowed(tree.acl_of(n), perm::READ, auth);
         let no_auth = ErrorCode::NoAuth.code();
         for o in ops {
             match o {
@@ -2143,7 +2143,7 @@ impl Server {
         let tree = &self.db.tree;
         let readable = |path: &str| -> Result<&crate::tree::Node, ErrorCode> {
             let n = tree.get(path).ok_or(ErrorCode::NoNode)?;
-            if acl::allowed(tree.acl_of(n), perm::READ, &auth) {
+            if acl::allowed(tree.acl_of(n), perm::READ, auth) {
                 Ok(n)
             } else {
                 Err(ErrorCode::NoAuth)
@@ -2200,7 +2200,7 @@ impl Server {
                     flags: i32::from(ephemeral) | (i32::from(sequential) << 1),
                     ttl: -1,
                 };
-                let r = Prep::new(tree, sid, &auth).options(&cfg).create(&req);
+                let r = Prep::new(tree, sid, auth).options(&cfg).create(&req);
                 match write(self, r) {
                     Ok(OpResult::Created { path, .. }) if sequential => format!("true:{path}"),
                     Ok(_) => "true".into(),
@@ -2208,14 +2208,14 @@ impl Server {
                 }
             }
             Command::Delete(p) => {
-                let r = Prep::new(tree, sid, &auth).options(&cfg).delete(&p, -1);
+                let r = Prep::new(tree, sid, auth).options(&cfg).delete(&p, -1);
                 match write(self, r) {
                     Ok(_) => "true".into(),
                     Err(e) => fail(e),
                 }
             }
             Command::Set(p, data) => {
-                let r = Prep::new(tree, sid, &auth).options(&cfg).set_data(
+                let r = Prep::new(tree, sid, auth).options(&cfg).set_data(
                     &p,
                     &Some(Bytes::from(data)),
                     -1,
