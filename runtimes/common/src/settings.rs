@@ -270,4 +270,16 @@ mod tests {
         s.apply_cfg("tickTime=0", "f").unwrap();
         assert!(s.validate().is_err());
     }
+
+    #[test]
+    fn auth_id_caps() {
+        let mut s = Settings::default();
+        assert_eq!((s.core.max_auth_ids, s.core.max_auth_id_bytes), (32, 1024));
+        s.apply_cfg("pookeeper.maxAuthIds=8\npookeeper.maxAuthIdBytes=256", "f")
+            .unwrap();
+        assert_eq!((s.core.max_auth_ids, s.core.max_auth_id_bytes), (8, 256));
+        s.validate().unwrap();
+        s.apply_cfg("pookeeper.maxAuthIds=1", "f").unwrap();
+        assert!(s.validate().is_err());
+    }
 }
