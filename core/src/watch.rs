@@ -4,6 +4,10 @@
 //! persistent-recursive), plus connection → paths, so firing a watch and
 //! dropping a connection are both cheap. Watches belong to a connection: a
 //! client re-arms them with setWatches after reconnecting.
+//!
+//! Each [`Event`] names the ACL list its watcher must hold READ on; the
+//! server withholds the event otherwise (ZooKeeper 3.9.2's fix of
+//! CVE-2024-23944), after the watch has been consumed here.
 
 use crate::tree::AclRef;
 use crate::txn::Trigger;
