@@ -77,6 +77,17 @@ pub struct Config {
     pub data_log_dir: String,
     /// The client port, only for display by `conf`.
     pub client_port: u16,
+    /// At most this many authenticated ids per connection, counting the
+    /// connection's own `ip` id and a `super` id (`pookeeper.maxAuthIds`,
+    /// default 32; ZooKeeper has no limit). An addauth or SASL login that
+    /// would add more fails with AUTHFAILED and closes the connection;
+    /// repeating an id the connection already holds adds nothing.
+    pub max_auth_ids: usize,
+    /// At most this many bytes in one authenticated id (for `digest`,
+    /// `user:hash`, so user names of up to ~990 bytes;
+    /// `pookeeper.maxAuthIdBytes`, default 1024; ZooKeeper has no limit).
+    /// A longer one fails with AUTHFAILED and closes the connection.
+    pub max_auth_id_bytes: usize,
 }
 
 impl Default for Config {
@@ -105,6 +116,8 @@ impl Default for Config {
             data_dir: String::new(),
             data_log_dir: String::new(),
             client_port: 2181,
+            max_auth_ids: 32,
+            max_auth_id_bytes: 1024,
         }
     }
 }
@@ -159,6 +172,11 @@ impl Config {
         }
         if self.text_max_line < 64 {
             return Err(ConfigError("textMaxLineLength below 64 bytes".into()));
+        }
+        if self.max_auth_ids < 2 {
+            return Err(ConfigError(
+                "pookeeper.maxAuthIds below 2 (the ip id and one more)".into(),
+            ));
         }
         if self.max_buffer < 1024 {
             return Err(ConfigError("jute.maxbuffer below 1024 bytes".into()));

@@ -293,6 +293,10 @@ pub enum CloseReason {
     AuthFailed,
     /// SASL authentication failed, for this reason.
     SaslFailed(String),
+    /// An authentication was refused because it would break the server's
+    /// caps on a connection's ids (`max_auth_ids`, `max_auth_id_bytes`):
+    /// this says which.
+    AuthLimit(String),
 }
 
 impl std::fmt::Display for CloseReason {
@@ -324,6 +328,7 @@ impl std::fmt::Display for CloseReason {
             }
             Self::AuthFailed => f.write_str("authentication failed"),
             Self::SaslFailed(why) => write!(f, "SASL authentication failed: {why}"),
+            Self::AuthLimit(why) => write!(f, "authentication refused: {why}"),
         }
     }
 }

@@ -34,7 +34,7 @@ use crate::proto::records::{
 };
 use crate::proto::text::{self, Command};
 use crate::proto::{Reader, Writer};
-use crate::txn::{apply, Database, OpResult, Trigger, Txn, TxnOp};
+use crate::txn::{apply, release_triggers, Database, OpResult, Trigger, Txn, TxnOp};
 use crate::watch::{Event, Kind, Watches};
 use crate::{CloseReason, ConfigError, ConnId, ErrorCode, Input, Output};
 use bytes::{Buf, Bytes, BytesMut};
@@ -182,6 +182,9 @@ pub struct Stats {
     pub latency_max_ms: u64,
     /// Authentication attempts that failed.
     pub auth_failed: u64,
+    /// Watch events withheld because the watcher may not read the node (the
+    /// watch was consumed all the same).
+    pub events_withheld: u64,
     /// Connections refused (maxClientCnxns).
     pub connections_rejected: u64,
     /// Latency of reads (ms), as ZooKeeper's `readlatency`.
@@ -413,8 +416,8 @@ impl Server {
                         next: txn.zxid,
                     });
                 }
-                scratch.clear();
                 apply(&mut server.db, &txn, &mut scratch);
+                release_triggers(&mut server.db.tree, &mut scratch);
                 report.txns_replayed += 1;
             }
         }
@@ -990,6 +993,7 @@ impl Server {
         triggers.clear();
         let result = apply(&mut self.db, &txn, &mut triggers);
         self.fire(&triggers);
+        release_triggers(&mut self.db.tree, &mut triggers);
         self.triggers = triggers;
         (txn.zxid, result)
     }
@@ -1017,7 +1021,18 @@ impl Server {
             self.watches.fire(t, &mut events);
         }
         for e in &events {
-            self.notify(e.conn, e.kind, &e.path);
+            // ZooKeeper 3.9.2 / 3.8.4 (the CVE-2024-23944 fix, in
+            // `NIOServerCnxn.process`): an event is delivered only if the
+            // watcher's connection, with the ids it has now, holds READ on
+            // the node's ACL (the parent's for NodeChildrenChanged).
+            let readable = e.acl.is_none_or(|r| {
+                acl::allowed(self.db.tree.acl_list(r), perm::READ, self.auth_of(e.conn))
+            });
+            if readable {
+                self.notify(e.conn, e.kind, &e.path);
+            } else {
+                self.stats.events_withheld += 1;
+            }
         }
         self.events = events;
     }
@@ -1406,15 +1421,23 @@ impl Server {
             crate::sasl::Step::Continue(t) => t,
             crate::sasl::Step::Done { token, authz } => {
                 let is_super = self.config.sasl_super_users.contains(&authz);
-                c.auth.push(Id {
+                let mut ids = vec![Id {
                     scheme: "sasl".into(),
                     id: authz,
-                });
+                }];
                 if is_super {
-                    c.auth.push(Id {
+                    ids.push(Id {
                         scheme: "super".into(),
                         id: String::new(),
                     });
+                }
+                if let Err(why) = admit_ids(c, ids, &self.config, false) {
+                    self.stats.auth_failed += 1;
+                    let mut w = reply_header(xid, 0, ErrorCode::AuthFailed.code());
+                    w.null();
+                    self.send(conn, w.finish_frame());
+                    self.close_conn(conn, CloseReason::AuthLimit(why));
+                    return;
                 }
                 token
             }
@@ -1466,33 +1489,29 @@ impl Server {
                     },
                 );
             }
-            // Authenticated ids come before the connection's ip id, as
-            // Apache ZooKeeper's whoAmI lists them.
-            for id in ids {
-                if !c.auth.contains(&id) {
-                    let at = c
-                        .auth
-                        .iter()
-                        .position(|i| i.scheme == "ip")
-                        .unwrap_or(c.auth.len());
-                    c.auth.insert(at, id);
-                }
+            if let Err(why) = admit_ids(c, ids, &self.config, true) {
+                self.stats.auth_failed += 1;
+                self.send(
+                    conn,
+                    reply_header(xid, 0, ErrorCode::AuthFailed.code()).finish_frame(),
+                );
+                self.close_conn(conn, CloseReason::AuthLimit(why));
+                return;
             }
         }
         self.send(conn, reply_header(xid, 0, 0).finish_frame());
     }
 
-    fn auth_of(&self, conn: ConnId) -> Vec<Id> {
-        self.conns
-            .get(&conn)
-            .map(|c| c.auth.clone())
-            .unwrap_or_default()
+    /// The connection's authenticated ids, borrowed (never copied per
+    /// request: a connection may hold up to `max_auth_ids` of them).
+    pub(crate) fn auth_of(&self, conn: ConnId) -> &[Id] {
+        auth_in(&self.conns, conn)
     }
 
     fn on_write(&mut self, conn: ConnId, sid: i64, xid: i32, opcode: i32, req: &Request) {
         let auth = self.auth_of(conn);
         let prepared = {
-            let mut p = Prep::new(&self.db.tree, sid, &auth).options(&self.config);
+            let mut p = Prep::new(&self.db.tree, sid, auth).options(&self.config);
             match req {
                 Request::Create(c) => p.create(c),
                 Request::Delete { path, version } => p.delete(path, *version),
@@ -1545,7 +1564,7 @@ impl Server {
             return;
         }
         let auth = self.auth_of(conn);
-        let txn = Prep::new(&self.db.tree, sid, &auth)
+        let txn = Prep::new(&self.db.tree, sid, auth)
             .options(&self.config)
             .multi(ops);
         let (zxid, result) = self.write(sid, xid, txn);
@@ -1605,7 +1624,7 @@ impl Server {
         let mut w = reply_header(xid, zxid, 0);
         let auth = self.auth_of(conn);
         let tree = &self.db.tree;
-        let denied = |n: &crate::tree::Node| !acl::allowed(tree.acl_of(n), perm::READ, &auth);
+        let denied = |n: &crate::tree::Node| !acl::allowed(tree.acl_of(n), perm::READ, auth);
         let no_auth = ErrorCode::NoAuth.code();
         for o in ops {
             match o {
@@ -1649,9 +1668,9 @@ impl Server {
     fn on_read(&mut self, conn: ConnId, sid: i64, xid: i32, opcode: i32, req: Request) {
         let zxid = self.last_zxid;
         let mut w = reply_header(xid, zxid, 0);
-        let auth = self.auth_of(conn);
+        let auth = auth_in(&self.conns, conn);
         let tree = &self.db.tree;
-        let can = |n: &crate::tree::Node, p: i32| acl::allowed(tree.acl_of(n), p, &auth);
+        let can = |n: &crate::tree::Node, p: i32| acl::allowed(tree.acl_of(n), p, auth);
         let result: Result<(), ErrorCode> = match req {
             Request::Exists { path, watch } => {
                 if path.contains('\0') {
@@ -1744,9 +1763,8 @@ impl Server {
                 None => Err(ErrorCode::NoNode),
             },
             Request::WhoAmI => {
-                let auth = self.auth_of(conn);
                 w.int(auth.len() as i32);
-                for id in &auth {
+                for id in auth {
                     // The provider's user name: digest ids show the user
                     // only; schemes without a provider show "".
                     let user = match id.scheme.as_str() {
@@ -1999,6 +2017,55 @@ impl Server {
     }
 }
 
+/// Adds authenticated `ids` to a connection, all or none: an id it already
+/// holds adds nothing (ZooKeeper's `addAuthInfo` skips duplicates); a new
+/// one must fit `max_auth_id_bytes`, and the list `max_auth_ids`. On `Err`
+/// (which says which cap) nothing was added. With `before_ip`, new ids go
+/// before the connection's `ip` id, as Apache ZooKeeper's whoAmI lists
+/// addauth ids.
+fn admit_ids(c: &mut Conn, ids: Vec<Id>, config: &Config, before_ip: bool) -> Result<(), String> {
+    let mut fresh: Vec<Id> = Vec::with_capacity(ids.len());
+    for id in ids {
+        if !c.auth.contains(&id) && !fresh.contains(&id) {
+            fresh.push(id);
+        }
+    }
+    if let Some(long) = fresh.iter().find(|i| i.id.len() > config.max_auth_id_bytes) {
+        return Err(format!(
+            "{} id of {} bytes, over the {}-byte cap (pookeeper.maxAuthIdBytes)",
+            long.scheme,
+            long.id.len(),
+            config.max_auth_id_bytes
+        ));
+    }
+    if c.auth.len() + fresh.len() > config.max_auth_ids {
+        return Err(format!(
+            "the connection already holds {} authenticated ids, the cap is {} \
+             (pookeeper.maxAuthIds)",
+            c.auth.len(),
+            config.max_auth_ids
+        ));
+    }
+    for id in fresh {
+        let at = if before_ip {
+            c.auth
+                .iter()
+                .position(|i| i.scheme == "ip")
+                .unwrap_or(c.auth.len())
+        } else {
+            c.auth.len()
+        };
+        c.auth.insert(at, id);
+    }
+    Ok(())
+}
+
+/// The ids of `conn` in `conns`, borrowing only the connection table (so
+/// callers can change the watches or the tree meanwhile).
+fn auth_in(conns: &BTreeMap<ConnId, Conn>, conn: ConnId) -> &[Id] {
+    conns.get(&conn).map_or(&[], |c| &c.auth)
+}
+
 fn is_write(opcode: i32) -> bool {
     matches!(
         opcode,
@@ -2204,7 +2271,7 @@ impl Server {
         let tree = &self.db.tree;
         let readable = |path: &str| -> Result<&crate::tree::Node, ErrorCode> {
             let n = tree.get(path).ok_or(ErrorCode::NoNode)?;
-            if acl::allowed(tree.acl_of(n), perm::READ, &auth) {
+            if acl::allowed(tree.acl_of(n), perm::READ, auth) {
                 Ok(n)
             } else {
                 Err(ErrorCode::NoAuth)
@@ -2261,7 +2328,9 @@ impl Server {
                     flags: i32::from(ephemeral) | (i32::from(sequential) << 1),
                     ttl: -1,
                 };
-                let r = Prep::new(tree, sid, &auth).options(&self.config).create(&req);
+                let r = Prep::new(tree, sid, auth)
+                    .options(&self.config)
+                    .create(&req);
                 match write(self, r) {
                     Ok(OpResult::Created { path, .. }) if sequential => format!("true:{path}"),
                     Ok(_) => "true".into(),
@@ -2269,14 +2338,16 @@ impl Server {
                 }
             }
             Command::Delete(p) => {
-                let r = Prep::new(tree, sid, &auth).options(&self.config).delete(&p, -1);
+                let r = Prep::new(tree, sid, auth)
+                    .options(&self.config)
+                    .delete(&p, -1);
                 match write(self, r) {
                     Ok(_) => "true".into(),
                     Err(e) => fail(e),
                 }
             }
             Command::Set(p, data) => {
-                let r = Prep::new(tree, sid, &auth).options(&self.config).set_data(
+                let r = Prep::new(tree, sid, auth).options(&self.config).set_data(
                     &p,
                     &Some(Bytes::from(data)),
                     -1,

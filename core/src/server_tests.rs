@@ -1467,3 +1467,5 @@ fn cons_shows_each_connections_last_operation() {
     let before = sent(&w.four_letter("srvr"));
     assert_eq!(sent(&w.four_letter("srvr")), before);
 }
+
+mod watch_acl;

@@ -475,6 +475,7 @@ mod tests {
         let mut zxid = 0;
         let mut run = |db: &mut Database, session, op| {
             zxid += 1;
+            let mut triggers = Vec::new();
             apply(
                 db,
                 &Txn {
@@ -484,8 +485,9 @@ mod tests {
                     cxid: 0,
                     op,
                 },
-                &mut Vec::new(),
+                &mut triggers,
             );
+            crate::txn::release_triggers(&mut db.tree, &mut triggers);
         };
         run(&mut db, 7, TxnOp::CreateSession { timeout: 4000 });
         for (p, acl, owner) in [

@@ -372,6 +372,25 @@ impl DataTree {
         self.acls.get(node.acl)
     }
 
+    /// Takes one more reference to the ACL list of the node at `path` (none
+    /// when there is no such node), so that the list outlives the node or a
+    /// change of its ACL; give it back with [`DataTree::release_acl`].
+    pub(crate) fn hold_acl(&mut self, path: &str) -> Option<AclRef> {
+        let r = self.nodes.get(path)?.acl;
+        self.acls.retain(r);
+        Some(r)
+    }
+
+    /// Gives back a reference taken by [`DataTree::hold_acl`].
+    pub(crate) fn release_acl(&mut self, r: AclRef) {
+        self.acls.release(r);
+    }
+
+    /// The ACL list behind a reference (empty for a freed one).
+    pub(crate) fn acl_list(&self, r: AclRef) -> &[Acl] {
+        self.acls.get(r)
+    }
+
     /// The ephemeral paths a session owns, sorted.
     pub(crate) fn ephemerals_of(&self, session: i64) -> Vec<String> {
         self.ephemerals

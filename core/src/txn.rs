@@ -10,7 +10,7 @@
 
 use crate::proto::records::{decode_acls, encode_acls, AclList};
 use crate::proto::{DecodeError, Reader, Writer};
-use crate::tree::{DataTree, Stat};
+use crate::tree::{AclRef, DataTree, Stat};
 use crate::ErrorCode;
 use bytes::Bytes;
 use std::collections::BTreeMap;
@@ -105,11 +105,52 @@ pub(crate) struct Database {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Trigger {
     /// A node was created (data/exist watches on it; child watches on parent).
-    Created(String),
+    Created(String, TriggerAcls),
     /// A node was deleted (data and child watches on it; child watches on parent).
-    Deleted(String),
+    Deleted(String, TriggerAcls),
     /// A node's data changed.
-    DataChanged(String),
+    DataChanged(String, TriggerAcls),
+}
+
+/// The ACLs a change's notifications are filtered by, as of the change
+/// (ZooKeeper 3.9.2's `triggerWatch(path, type, zxid, acl)`, the fix of
+/// CVE-2024-23944): the node's own list (for NodeCreated, NodeDataChanged and
+/// NodeDeleted, the list the node had when deleted) and its parent's (for
+/// NodeChildrenChanged). `None` means no check (ZooKeeper's null ACL).
+///
+/// Each reference is retained in the tree's ACL cache by [`apply`] so that it
+/// stays valid after the node is gone (or after a later op of the same multi
+/// changed it); [`release_triggers`] gives them back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct TriggerAcls {
+    /// The node's ACL list.
+    pub(crate) node: Option<AclRef>,
+    /// The parent's ACL list.
+    pub(crate) parent: Option<AclRef>,
+}
+
+impl Trigger {
+    fn acls(&self) -> TriggerAcls {
+        match self {
+            Self::Created(_, a) | Self::Deleted(_, a) | Self::DataChanged(_, a) => *a,
+        }
+    }
+}
+
+/// The parent of a node's path (`/` for top-level nodes).
+fn parent_of(p: &str) -> &str {
+    crate::path::normalize(crate::path::parent(p).unwrap_or(""))
+}
+
+/// Drains `triggers`, releasing the ACL references [`apply`] retained for
+/// them. Every caller of `apply` hands its triggers back here.
+pub(crate) fn release_triggers(tree: &mut DataTree, triggers: &mut Vec<Trigger>) {
+    for t in triggers.drain(..) {
+        let a = t.acls();
+        for r in [a.node, a.parent].into_iter().flatten() {
+            tree.release_acl(r);
+        }
+    }
 }
 
 /// The result of one applied op, for the reply.
@@ -126,7 +167,8 @@ pub(crate) enum OpResult {
 }
 
 /// Applies `txn` to `db`, pushing what watches see into `triggers`. Total:
-/// never fails, never panics, whatever the Txn holds.
+/// never fails, never panics, whatever the Txn holds. The triggers hold ACL
+/// references: hand them back with [`release_triggers`].
 pub(crate) fn apply(db: &mut Database, txn: &Txn, triggers: &mut Vec<Trigger>) -> OpResult {
     if txn.zxid > db.last_zxid {
         db.last_zxid = txn.zxid;
@@ -138,8 +180,16 @@ pub(crate) fn apply(db: &mut Database, txn: &Txn, triggers: &mut Vec<Trigger>) -
         }
         TxnOp::CloseSession => {
             for path in db.tree.ephemerals_of(txn.session) {
+                let acls = TriggerAcls {
+                    node: db.tree.hold_acl(&path),
+                    parent: db.tree.hold_acl(parent_of(&path)),
+                };
                 if db.tree.delete(&path, txn.zxid) {
-                    triggers.push(Trigger::Deleted(path));
+                    triggers.push(Trigger::Deleted(path, acls));
+                } else {
+                    for r in [acls.node, acls.parent].into_iter().flatten() {
+                        db.tree.release_acl(r);
+                    }
                 }
             }
             db.sessions.remove(&txn.session);
@@ -194,7 +244,11 @@ fn apply_op(tree: &mut DataTree, txn: &Txn, op: &TxnOp, triggers: &mut Vec<Trigg
             ) {
                 return OpResult::Error(ErrorCode::NodeExists.code());
             }
-            triggers.push(Trigger::Created(path.clone()));
+            let acls = TriggerAcls {
+                node: tree.hold_acl(path),
+                parent: tree.hold_acl(parent_of(path)),
+            };
+            triggers.push(Trigger::Created(path.clone(), acls));
             let stat = tree.get(path).map(|n| n.stat()).unwrap_or_default();
             OpResult::Created {
                 path: path.clone(),
@@ -202,10 +256,18 @@ fn apply_op(tree: &mut DataTree, txn: &Txn, op: &TxnOp, triggers: &mut Vec<Trigg
             }
         }
         TxnOp::Delete { path } => {
+            // The ACL the node had, taken before it goes.
+            let acls = TriggerAcls {
+                node: tree.hold_acl(path),
+                parent: tree.hold_acl(parent_of(path)),
+            };
             if !tree.delete(path, txn.zxid) {
+                for r in [acls.node, acls.parent].into_iter().flatten() {
+                    tree.release_acl(r);
+                }
                 return missing;
             }
-            triggers.push(Trigger::Deleted(path.clone()));
+            triggers.push(Trigger::Deleted(path.clone(), acls));
             OpResult::Deleted
         }
         TxnOp::SetData {
@@ -214,7 +276,11 @@ fn apply_op(tree: &mut DataTree, txn: &Txn, op: &TxnOp, triggers: &mut Vec<Trigg
             version,
         } => match tree.set_data(path, data.clone(), *version, txn.zxid, txn.time) {
             Some(stat) => {
-                triggers.push(Trigger::DataChanged(path.clone()));
+                let acls = TriggerAcls {
+                    node: tree.hold_acl(path),
+                    parent: None,
+                };
+                triggers.push(Trigger::DataChanged(path.clone(), acls));
                 OpResult::SetData { stat }
             }
             None => missing,
@@ -443,6 +509,7 @@ mod tests {
         let mut trig = Vec::new();
         for t in samples() {
             apply(&mut db, &t, &mut trig);
+            release_triggers(&mut db.tree, &mut trig);
         }
         db.tree.check_invariants().unwrap();
         assert_eq!(db.last_zxid, 9);
@@ -464,6 +531,7 @@ mod tests {
                 },
             };
             apply(&mut db, &t, &mut trig);
+            release_triggers(&mut db.tree, &mut trig);
         }
         let del = Txn {
             zxid: 30,
@@ -473,6 +541,7 @@ mod tests {
             op: TxnOp::Delete { path: "/p".into() },
         };
         apply(&mut db, &del, &mut trig);
+        release_triggers(&mut db.tree, &mut trig);
         assert!(db.tree.get("/p/q/r").is_none());
         db.tree.check_invariants().unwrap();
     }

@@ -4,7 +4,12 @@
 //! persistent-recursive), plus connection → paths, so firing a watch and
 //! dropping a connection are both cheap. Watches belong to a connection: a
 //! client re-arms them with setWatches after reconnecting.
+//!
+//! Each [`Event`] names the ACL list its watcher must hold READ on; the
+//! server withholds the event otherwise (ZooKeeper 3.9.2's fix of
+//! CVE-2024-23944), after the watch has been consumed here.
 
+use crate::tree::AclRef;
 use crate::txn::Trigger;
 use crate::ConnId;
 use hashbrown::{HashMap, HashSet};
@@ -184,6 +189,9 @@ pub(crate) struct Event {
     pub(crate) conn: ConnId,
     pub(crate) kind: EventType,
     pub(crate) path: String,
+    /// The ACL list the watcher needs READ on for the event to be delivered
+    /// (`None`: no check). The watch itself is consumed either way.
+    pub(crate) acl: Option<AclRef>,
 }
 
 impl Watches {
@@ -289,44 +297,50 @@ impl Watches {
     }
 
     /// Fires the watches a change triggers, appending the notifications in
-    /// ZooKeeper's order.
+    /// ZooKeeper's order. One-shot watches are consumed here, whether or not
+    /// the server then withholds the event for want of READ permission.
     pub(crate) fn fire(&mut self, trigger: &Trigger, out: &mut Vec<Event>) {
-        let emit = |conns: &[ConnId], kind: EventType, path: &str, out: &mut Vec<Event>| {
+        let emit = |conns: &[ConnId],
+                    kind: EventType,
+                    path: &str,
+                    acl: Option<AclRef>,
+                    out: &mut Vec<Event>| {
             for &conn in conns {
                 out.push(Event {
                     conn,
                     kind,
                     path: path.to_string(),
+                    acl,
                 });
             }
         };
         let mut w = Vec::new();
         match trigger {
-            Trigger::Created(p) => {
+            Trigger::Created(p, acls) => {
                 self.take(Kind::Data, p, &mut w);
-                emit(&w, EventType::NodeCreated, p, out);
+                emit(&w, EventType::NodeCreated, p, acls.node, out);
                 w.clear();
                 let parent = parent_of(p);
                 self.take(Kind::Child, parent, &mut w);
-                emit(&w, EventType::NodeChildrenChanged, parent, out);
+                emit(&w, EventType::NodeChildrenChanged, parent, acls.parent, out);
             }
-            Trigger::Deleted(p) => {
+            Trigger::Deleted(p, acls) => {
                 self.take(Kind::Data, p, &mut w);
-                emit(&w, EventType::NodeDeleted, p, out);
+                emit(&w, EventType::NodeDeleted, p, acls.node, out);
                 // A connection that heard of the deletion through a data
                 // watch is not told again through a child watch.
                 let mut child = Vec::new();
                 self.take(Kind::Child, p, &mut child);
                 child.retain(|c| !w.contains(c));
-                emit(&child, EventType::NodeDeleted, p, out);
+                emit(&child, EventType::NodeDeleted, p, acls.node, out);
                 w.clear();
                 let parent = parent_of(p);
                 self.take(Kind::Child, parent, &mut w);
-                emit(&w, EventType::NodeChildrenChanged, parent, out);
+                emit(&w, EventType::NodeChildrenChanged, parent, acls.parent, out);
             }
-            Trigger::DataChanged(p) => {
+            Trigger::DataChanged(p, acls) => {
                 self.take(Kind::Data, p, &mut w);
-                emit(&w, EventType::NodeDataChanged, p, out);
+                emit(&w, EventType::NodeDataChanged, p, acls.node, out);
             }
         }
     }
@@ -404,14 +418,14 @@ mod tests {
         w.add(Kind::Child, "/x", b);
         w.add(Kind::Child, "/", b);
         assert_eq!(
-            fire(&mut w, Trigger::Deleted("/x".into())),
+            fire(&mut w, Trigger::Deleted("/x".into(), Default::default())),
             vec![
                 (a, EventType::NodeDeleted, "/x".into()),
                 (b, EventType::NodeDeleted, "/x".into()),
                 (b, EventType::NodeChildrenChanged, "/".into()),
             ]
         );
-        assert!(fire(&mut w, Trigger::Deleted("/x".into())).is_empty());
+        assert!(fire(&mut w, Trigger::Deleted("/x".into(), Default::default())).is_empty());
         assert_eq!(w.count(), 0);
     }
 
@@ -422,7 +436,10 @@ mod tests {
         w.add(Kind::Data, "/x", ConnId(2));
         w.add_persistent("/", ConnId(1), true);
         w.remove_conn(ConnId(1));
-        let got = fire(&mut w, Trigger::DataChanged("/x".into()));
+        let got = fire(
+            &mut w,
+            Trigger::DataChanged("/x".into(), Default::default()),
+        );
         assert_eq!(
             got,
             vec![(ConnId(2), EventType::NodeDataChanged, "/x".into())]
@@ -439,7 +456,10 @@ mod tests {
         // Persistent on /a: data changes of /a and its children list.
         for _ in 0..2 {
             assert_eq!(
-                fire(&mut w, Trigger::DataChanged("/a".into())),
+                fire(
+                    &mut w,
+                    Trigger::DataChanged("/a".into(), Default::default())
+                ),
                 vec![
                     (p, EventType::NodeDataChanged, "/a".into()),
                     (r, EventType::NodeDataChanged, "/a".into())
@@ -448,11 +468,14 @@ mod tests {
         }
         // Recursive: the child's creation, but never NodeChildrenChanged.
         assert_eq!(
-            fire(&mut w, Trigger::Created("/a/b/c".into())),
+            fire(
+                &mut w,
+                Trigger::Created("/a/b/c".into(), Default::default())
+            ),
             vec![(r, EventType::NodeCreated, "/a/b/c".into())]
         );
         assert_eq!(
-            fire(&mut w, Trigger::Created("/a/b".into())),
+            fire(&mut w, Trigger::Created("/a/b".into(), Default::default())),
             vec![
                 (r, EventType::NodeCreated, "/a/b".into()),
                 (p, EventType::NodeChildrenChanged, "/a".into())
@@ -463,7 +486,7 @@ mod tests {
         assert!(w.remove("/a", WatcherType::Persistent, p));
         assert!(!w.remove("/a", WatcherType::Persistent, p));
         assert!(w.remove("/a", WatcherType::Any, r));
-        assert!(fire(&mut w, Trigger::Created("/a/z".into())).is_empty());
+        assert!(fire(&mut w, Trigger::Created("/a/z".into(), Default::default())).is_empty());
         assert_eq!(w.count(), 0);
     }
 }

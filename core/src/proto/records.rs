@@ -105,9 +105,25 @@ impl Acl {
 
 /// Reads an ACL vector; `None` for a null vector.
 pub fn decode_acls(r: &mut Reader<'_>) -> Result<Option<AclList>, DecodeError> {
+    decode_acl_vector(r, false)
+}
+
+/// Reads the ACL vector of a client's create or setACL request as jute's
+/// `BinaryInputArchive.startVector` does: -1 is null, and any other negative
+/// count an empty vector (its `BinaryIndex` is done at once), which the
+/// request then fails with INVALIDACL. Our own files keep the strict
+/// [`decode_acls`].
+pub fn decode_request_acls(r: &mut Reader<'_>) -> Result<Option<AclList>, DecodeError> {
+    decode_acl_vector(r, true)
+}
+
+fn decode_acl_vector(r: &mut Reader<'_>, java: bool) -> Result<Option<AclList>, DecodeError> {
     let n = r.int("acl count")?;
     if n == -1 {
         return Ok(None);
+    }
+    if java && n < 0 {
+        return Ok(Some(AclList::new()));
     }
     if n < 0 || (n as usize).saturating_mul(12) > r.remaining() {
         return Err(DecodeError::BadLength {
@@ -297,7 +313,7 @@ impl CreateRequest {
     fn decode(op: i32, r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let path = r.string("path")?;
         let data = r.bytes_opt("data")?;
-        let acl = decode_acls(r)?;
+        let acl = decode_request_acls(r)?;
         let flags = r.int("flags")?;
         let ttl = if op == op::CREATE_TTL {
             r.long("ttl")?
@@ -474,7 +490,7 @@ impl Request {
             },
             op::SET_ACL => Self::SetAcl {
                 path: r.string("path")?,
-                acl: decode_acls(&mut r)?,
+                acl: decode_request_acls(&mut r)?,
                 version: r.int("version")?,
             },
             op::GET_CHILDREN | op::GET_CHILDREN2 => Self::GetChildren {

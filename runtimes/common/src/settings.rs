@@ -144,6 +144,8 @@ impl Settings {
                 self.core.enforce_quota = flag(key, value, at)?
             }
             "reconfigEnabled" => self.core.reconfig_enabled = flag(key, value, at)?,
+            "pookeeper.maxAuthIds" => self.core.max_auth_ids = num(key, value, at)?,
+            "pookeeper.maxAuthIdBytes" => self.core.max_auth_id_bytes = num(key, value, at)?,
             "znode.container.checkIntervalMs" => self.core.container_check_interval = ms(value)?,
             "znode.container.maxPerMinute" => {
                 self.core.container_max_per_minute = num(key, value, at)?
@@ -329,5 +331,17 @@ mod tests {
         one.validate().unwrap();
         one.set("standaloneEnabled", "false", "f").unwrap();
         assert!(one.validate().is_err());
+    }
+
+    #[test]
+    fn auth_id_caps() {
+        let mut s = Settings::default();
+        assert_eq!((s.core.max_auth_ids, s.core.max_auth_id_bytes), (32, 1024));
+        s.apply_cfg("pookeeper.maxAuthIds=8\npookeeper.maxAuthIdBytes=256", "f")
+            .unwrap();
+        assert_eq!((s.core.max_auth_ids, s.core.max_auth_id_bytes), (8, 256));
+        s.validate().unwrap();
+        s.apply_cfg("pookeeper.maxAuthIds=1", "f").unwrap();
+        assert!(s.validate().is_err());
     }
 }
