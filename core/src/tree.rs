@@ -258,14 +258,84 @@ impl AclCache {
     }
 }
 
+/// One session's ephemeral paths. ZooKeeper keeps them in a Java
+/// `HashSet<String>` (`DataTree.ephemerals`): closing the session deletes
+/// them in that set's iteration order (so its NodeDeleted events come in
+/// that order), and getEphemerals lists a clone of it, whose smaller table
+/// orders them again. Both orders are modelled here.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SessionEphemerals {
+    /// path → insertion number (order within a Java bucket).
+    paths: std::collections::BTreeMap<Box<str>, u64>,
+    next_seq: u64,
+    /// The set's table capacity: 16 from the first add, doubling when more
+    /// than 3/4 full, never shrinking.
+    java_cap: u32,
+}
+
+impl SessionEphemerals {
+    fn insert(&mut self, path: &str) {
+        if self.java_cap == 0 {
+            self.java_cap = 16;
+        }
+        if self.paths.insert(path.into(), self.next_seq).is_none() {
+            self.next_seq += 1;
+            while self.paths.len() as u64 * 4 > u64::from(self.java_cap) * 3 {
+                self.java_cap = self.java_cap.saturating_mul(2);
+            }
+        }
+    }
+
+    fn remove(&mut self, path: &str) {
+        self.paths.remove(path);
+    }
+
+    fn len(&self) -> usize {
+        self.paths.len()
+    }
+
+    /// Iteration order of the set itself.
+    fn java_order(&self) -> Vec<&str> {
+        let mask = self.java_cap.max(1) - 1;
+        let mut v: Vec<(u32, u64, &str)> = self
+            .paths
+            .iter()
+            .map(|(p, &seq)| (java_spread(p) & mask, seq, &**p))
+            .collect();
+        v.sort_unstable();
+        v.into_iter().map(|(_, _, p)| p).collect()
+    }
+
+    /// Iteration order of `HashSet.clone()`: a table sized for the current
+    /// size (`tableSizeFor(size / 0.75 + 1)`), filled in the set's order.
+    fn clone_order(&self) -> Vec<&str> {
+        let n = self.paths.len();
+        if n == 0 {
+            return Vec::new();
+        }
+        let t = (n as f32 / 0.75f32 + 1.0f32) as u32;
+        let mask = t.max(1).next_power_of_two() - 1;
+        let mut v = self.java_order();
+        // Stable: within a bucket the set's own order stays.
+        v.sort_by_key(|p| java_spread(p) & mask);
+        v
+    }
+}
+
+/// Java's `HashMap.hash`: `String.hashCode` with its high half folded in.
+fn java_spread(s: &str) -> u32 {
+    let h = java_string_hash(s) as u32;
+    h ^ (h >> 16)
+}
+
 /// The tree of znodes.
 #[derive(Debug)]
 pub(crate) struct DataTree {
     nodes: NodeMap,
     pub(crate) acls: AclCache,
-    /// session id → its ephemeral paths (sorted, so closing a session deletes
-    /// them in a deterministic order).
-    ephemerals: HashMap<i64, BTreeSet<Box<str>>>,
+    /// session id → its ephemeral paths, with what orders them as
+    /// ZooKeeper's per-session `HashSet` does.
+    ephemerals: HashMap<i64, SessionEphemerals>,
     /// Container and TTL nodes, for the reaper.
     special: BTreeSet<Box<str>>,
     /// Paths with a quota (a zookeeper_limits node): ZooKeeper's pTrie.
@@ -391,17 +461,25 @@ impl DataTree {
         self.acls.get(r)
     }
 
-    /// The ephemeral paths a session owns, sorted.
+    /// The ephemeral paths a session owns, in the order ZooKeeper's
+    /// getEphemerals lists them, which is also the order it deletes them in
+    /// when the session ends (its closeSession txn carries the list, taken
+    /// from the same clone of the set).
     pub(crate) fn ephemerals_of(&self, session: i64) -> Vec<String> {
         self.ephemerals
             .get(&session)
-            .map(|s| s.iter().map(|p| p.to_string()).collect())
+            .map(|s| s.clone_order().into_iter().map(str::to_string).collect())
             .unwrap_or_default()
+    }
+
+    /// Forgets a session's (now empty) ephemeral set: the session ended.
+    pub(crate) fn end_session(&mut self, session: i64) {
+        self.ephemerals.remove(&session);
     }
 
     /// Number of ephemeral nodes.
     pub(crate) fn ephemeral_count(&self) -> usize {
-        self.ephemerals.values().map(BTreeSet::len).sum()
+        self.ephemerals.values().map(SessionEphemerals::len).sum()
     }
 
     /// Sessions that own ephemerals, with their paths, sorted by session.
@@ -409,7 +487,8 @@ impl DataTree {
         let mut v: Vec<(i64, Vec<String>)> = self
             .ephemerals
             .iter()
-            .map(|(&s, set)| (s, set.iter().map(|p| p.to_string()).collect()))
+            .filter(|(_, set)| set.len() > 0)
+            .map(|(&s, set)| (s, set.paths.keys().map(|p| p.to_string()).collect()))
             .collect();
         v.sort_unstable_by_key(|e| e.0);
         v
@@ -515,10 +594,7 @@ impl DataTree {
         } else if is_special_owner(owner) {
             self.special.insert(path.into());
         } else {
-            self.ephemerals
-                .entry(owner)
-                .or_default()
-                .insert(path.into());
+            self.ephemerals.entry(owner).or_default().insert(path);
         }
     }
 
@@ -557,11 +633,10 @@ impl DataTree {
             self.special.remove(path);
         }
         if node.ephemeral_owner != 0 && !is_special_owner(node.ephemeral_owner) {
+            // The (maybe empty) set stays until the session ends, as in
+            // ZooKeeper: its table size orders later additions.
             if let Some(set) = self.ephemerals.get_mut(&node.ephemeral_owner) {
                 set.remove(path);
-                if set.is_empty() {
-                    self.ephemerals.remove(&node.ephemeral_owner);
-                }
             }
         }
         if let Some(parent) = self.nodes.get_mut(parent_path) {
@@ -768,7 +843,7 @@ impl DataTree {
                 let listed = self
                     .ephemerals
                     .get(&n.ephemeral_owner)
-                    .is_some_and(|s| s.contains(p));
+                    .is_some_and(|s| s.paths.contains_key(p));
                 if !listed {
                     return Err(format!("ephemeral {p} not indexed"));
                 }
@@ -1171,6 +1246,45 @@ pub(crate) fn child_path(parent: &str, name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// getEphemerals order (and closeSession's delete order) recorded from
+    /// Apache ZooKeeper 3.8.0: 13 ephemerals created in this order by one
+    /// session, then /x and /q deleted.
+    #[test]
+    fn ephemerals_in_zookeepers_hash_set_clone_order() {
+        let names = [
+            "zeta",
+            "a",
+            "b9",
+            "lock-0000000001",
+            "x",
+            "c",
+            "q",
+            "mm",
+            "k",
+            "e1",
+            "e2",
+            "e3",
+            "e4",
+        ];
+        for (base, want) in [
+            ("/ephp1", "k e3 e4 lock-0000000001 e1 e2 a mm c b9 zeta"),
+            ("/ephp3", "e2 e1 mm k e4 zeta e3 a lock-0000000001 c b9"),
+        ] {
+            let mut e = SessionEphemerals::default();
+            for n in names {
+                e.insert(&format!("{base}/{n}"));
+            }
+            e.remove(&format!("{base}/x"));
+            e.remove(&format!("{base}/q"));
+            let got: Vec<&str> = e
+                .clone_order()
+                .into_iter()
+                .map(|p| &p[base.len() + 1..])
+                .collect();
+            assert_eq!(got.join(" "), want, "{base}");
+        }
+    }
+
     use super::*;
 
     fn open() -> AclList {

@@ -192,6 +192,7 @@ pub(crate) fn apply(db: &mut Database, txn: &Txn, triggers: &mut Vec<Trigger>) -
                     }
                 }
             }
+            db.tree.end_session(txn.session);
             db.sessions.remove(&txn.session);
             OpResult::Session
         }

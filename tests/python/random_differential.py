@@ -56,6 +56,8 @@ KNOWN_38 = {
     'ZOOKEEPER-2590': 'exists() on an existing node needs READ (3.9.2, 3.8.4); '
                       '3.8.0 answers the Stat: a candidate NOAUTH where the '
                       'reference answers OK is accepted',
+    'ZOOKEEPER-4026': 'create2 inside a multi is answered with its Stat in 3.9, '
+                      'like a plain create in 3.8.0; not generated inside multi',
     'notification-zxid': '3.9 puts the zxid of the transaction that fired a watch in '
                       'the notification header; 3.8.0 sends -1: notification '
                       'zxids are not compared',
@@ -456,8 +458,11 @@ class Run:
                 ops.append((5, sd(p, self.data(), self.version())))
             elif k == 3:
                 ops.append((13, pv(p, self.version())))
-            else:
+            elif not self.known:
                 ops.append((15, self.create_body(p)))
+            else:
+                # ZOOKEEPER-4026: 3.8.0 answers create2 in a multi as create.
+                ops.append((1, self.create_body(p)))
         body = b''.join(struct.pack('>i?i', t, False, -1) + b for t, b in ops) + struct.pack('>i?i', -1, True, -1)
         self.call(s, i, ('multi', tuple(t for t, _ in ops)), 14, body)
 
