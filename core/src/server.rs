@@ -221,7 +221,7 @@ struct Conn {
     /// A Close was decided; ignore further input.
     closing: bool,
     /// Authenticated ids (`ip:` is always there when the peer is known).
-    auth: Vec<Id>,
+    auth: crate::acl::AuthIds,
     /// Handshake deadline while there is no session.
     handshake_deadline: Option<Instant>,
     packets_received: u64,
@@ -530,9 +530,9 @@ impl Server {
         let id = ConnId(self.next_conn);
         self.next_conn += 1;
         self.stats.connections_accepted += 1;
-        let mut auth = Vec::new();
+        let mut auth = crate::acl::AuthIds::default();
         if let Some(p) = peer {
-            auth.push(Id {
+            auth.insert(Id {
                 scheme: "ip".into(),
                 id: p.ip().to_string(),
             });
@@ -1431,7 +1431,7 @@ impl Server {
                         id: String::new(),
                     });
                 }
-                if let Err(why) = admit_ids(c, ids, &self.config, false) {
+                if let Err(why) = admit_ids(c, ids, &self.config) {
                     self.stats.auth_failed += 1;
                     let mut w = reply_header(xid, 0, ErrorCode::AuthFailed.code());
                     w.null();
@@ -1489,7 +1489,7 @@ impl Server {
                     },
                 );
             }
-            if let Err(why) = admit_ids(c, ids, &self.config, true) {
+            if let Err(why) = admit_ids(c, ids, &self.config) {
                 self.stats.auth_failed += 1;
                 self.send(
                     conn,
@@ -2023,7 +2023,7 @@ impl Server {
 /// (which says which cap) nothing was added. With `before_ip`, new ids go
 /// before the connection's `ip` id, as Apache ZooKeeper's whoAmI lists
 /// addauth ids.
-fn admit_ids(c: &mut Conn, ids: Vec<Id>, config: &Config, before_ip: bool) -> Result<(), String> {
+fn admit_ids(c: &mut Conn, ids: Vec<Id>, config: &Config) -> Result<(), String> {
     let mut fresh: Vec<Id> = Vec::with_capacity(ids.len());
     for id in ids {
         if !c.auth.contains(&id) && !fresh.contains(&id) {
@@ -2046,16 +2046,9 @@ fn admit_ids(c: &mut Conn, ids: Vec<Id>, config: &Config, before_ip: bool) -> Re
             config.max_auth_ids
         ));
     }
+    // ZooKeeper's order: see `AuthIds`.
     for id in fresh {
-        let at = if before_ip {
-            c.auth
-                .iter()
-                .position(|i| i.scheme == "ip")
-                .unwrap_or(c.auth.len())
-        } else {
-            c.auth.len()
-        };
-        c.auth.insert(at, id);
+        c.auth.insert(id);
     }
     Ok(())
 }
@@ -2063,7 +2056,7 @@ fn admit_ids(c: &mut Conn, ids: Vec<Id>, config: &Config, before_ip: bool) -> Re
 /// The ids of `conn` in `conns`, borrowing only the connection table (so
 /// callers can change the watches or the tree meanwhile).
 fn auth_in(conns: &BTreeMap<ConnId, Conn>, conn: ConnId) -> &[Id] {
-    conns.get(&conn).map_or(&[], |c| &c.auth)
+    conns.get(&conn).map_or(&[], |c| c.auth.as_slice())
 }
 
 fn is_write(opcode: i32) -> bool {

@@ -160,7 +160,8 @@ class Session:
         self.watches = {}
 
     def seen(self, hdr):
-        Run.max_zxid = max(Run.max_zxid, hdr[1]) if isinstance(hdr, tuple) else Run.max_zxid
+        if isinstance(hdr, tuple):
+            Run.zxids.add(hdr[1])
         if isinstance(hdr, tuple) and hdr[1] > self.last_zxid:
             self.last_zxid = hdr[1]
 
@@ -181,7 +182,7 @@ class Session:
 
 class Run:
     """One seed against one server; `transcript` is what gets compared."""
-    max_zxid = 0
+    zxids = set()
 
     def __init__(self, port, seed, ops, reference, tag):
         self.port = port
@@ -220,6 +221,7 @@ class Run:
             if not s.alive or s.conn.dead:
                 continue
             hdr, evs = s.conn.call(11, b'', -2)
+            s.seen(hdr)
             s.fired(evs)
             if evs or not isinstance(hdr, tuple):
                 out.append((i, evs, hdr if not isinstance(hdr, tuple) else 'ok'))
@@ -545,11 +547,11 @@ class Run:
         return self.transcript
 
 
-def normalise(transcript, base, top):
+def normalise(transcript, base, zxids):
     """Writes every zxid relative to `base` (the zxid of the seed's first
     create), in reply headers (decimal) and in Stat bodies (8-byte hex
-    fields, between base and the highest zxid the run saw), so servers
-    whose histories differ in length can be compared. Give it fresh servers
+    fields that hold a zxid some reply header of the run carried), so
+    servers whose histories differ in length can be compared. Give it fresh servers
     all the same: then their zxids are equal and a chunk of other bytes that
     happens to fall in the range falls in it on both sides."""
     import re
@@ -566,7 +568,7 @@ def normalise(transcript, base, top):
         while i < len(h):
             chunk = h[i:i + 16]
             if len(chunk) == 16 and i % 2 == 0 and all(c in '0123456789abcdef' for c in chunk) \
-                    and base - 16 <= int(chunk, 16) <= top:
+                    and int(chunk, 16) > 0 and int(chunk, 16) in zxids:
                 out.append('Z%+d' % (int(chunk, 16) - base))
                 i += 16
             else:
@@ -596,9 +598,9 @@ def main():
         runs = [Run(port, seed, ops, reference, tag) for port in ports]
         ref, cand = [], []
         for r, out in zip(runs, (ref, cand)):
-            Run.max_zxid = 0
+            Run.zxids = set()
             t = r.run()
-            out.extend(normalise(t, r.base_zxid, Run.max_zxid))
+            out.extend(normalise(t, r.base_zxid, Run.zxids))
         total += len(ref)
         for n, (x, y) in enumerate(zip(ref, cand)):
             if x != y:
