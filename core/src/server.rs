@@ -1757,7 +1757,10 @@ impl Server {
             Request::GetAllChildrenNumber { path } => match tree.get(&path) {
                 Some(n) if !can(n, perm::READ) => Err(ErrorCode::NoAuth),
                 Some(_) => {
-                    w.int(tree.descendant_count(&path) as i32);
+                    // ZooKeeper counts the keys that start with `path + "/"`:
+                    // for "" that includes its second key for the root, "/".
+                    let alias = usize::from(path.is_empty());
+                    w.int((tree.descendant_count(&path) + alias) as i32);
                     Ok(())
                 }
                 None => Err(ErrorCode::NoNode),
@@ -1788,6 +1791,17 @@ impl Server {
             Request::WatchOp { path, watcher_type } => {
                 match crate::watch::WatcherType::from_code(watcher_type) {
                     None => Err(ErrorCode::MarshallingError),
+                    // ZooKeeper's checkWatches walks the path's parents (for
+                    // recursive watches) and fails on a relative path with an
+                    // exception it answers as MARSHALLINGERROR; removeWatches
+                    // just finds nothing.
+                    Some(_)
+                        if opcode == op::CHECK_WATCHES
+                            && !path.is_empty()
+                            && !path.starts_with('/') =>
+                    {
+                        Err(ErrorCode::MarshallingError)
+                    }
                     Some(t) => {
                         let found = if opcode == op::REMOVE_WATCHES {
                             self.watches.remove(&path, t, conn)
