@@ -179,7 +179,9 @@ enum Record {
 ///   bytes after where its length says it ends, its last byte must be zero
 ///   (unwritten) if it lies in the file, no valid record may start anywhere
 ///   after it, and no single-bit repair of its length or checksum field may
-///   make it a valid record. Otherwise it is corruption.
+///   make it a valid record; nor of its payload (when that bit lies in the
+///   zeros at its end, a write cut short there looks the same: such a
+///   record is refused, not guessed at). Otherwise it is corruption.
 pub fn scan_log(bytes: &[u8]) -> Result<LogScan, LogError> {
     let header = bytes.get(..LOG_HEADER_LEN).ok_or(LogError::BadHeader)?;
     if &header[..4] != LOG_MAGIC {
@@ -368,6 +370,33 @@ fn record_v1(bytes: &[u8], pos: usize, data_end: usize, prev_zxid: i64) -> Recor
             ));
         }
     }
+    // Not torn if one flipped bit of the payload explains the mismatch.
+    if let Some(p) = bytes.get(at..claimed_end) {
+        if let Some(i) = single_bit_error(p, crc) {
+            let mut fixed = p.to_vec();
+            fixed[i / 8] ^= 1 << (i % 8);
+            if Txn::decode(&fixed).is_ok() {
+                // If that bit lies after the last non-zero byte, a write cut
+                // short just before it looks the same: refuse rather than
+                // risk dropping an acknowledged record (version 2's end
+                // mark tells the two apart).
+                let last_nonzero = p.iter().rposition(|&b| b != 0);
+                let reason = if last_nonzero.is_none_or(|l| i / 8 > l) {
+                    format!(
+                        "{what}: either a write cut short or one damaged bit (byte {} of the payload); \
+                         a version 1 record cannot tell, so it is not dropped silently",
+                        i / 8
+                    )
+                } else {
+                    format!(
+                        "{what}: one damaged bit in the payload (byte {}), the record is complete",
+                        i / 8
+                    )
+                };
+                return Record::Corrupt(reason);
+            }
+        }
+    }
     // Not torn if one flipped bit in the length or checksum explains it:
     // the record is complete.
     for bit in 0..32 {
@@ -384,6 +413,34 @@ fn record_v1(bytes: &[u8], pos: usize, data_end: usize, prev_zxid: i64) -> Recor
         }
     }
     Record::Torn
+}
+
+/// The bit (byte * 8 + bit) whose flip would make `crc32c(p) == crc`, if
+/// one does. CRC-32C is linear: for messages of one length, the checksum
+/// difference of one flipped bit depends only on its position, and is the
+/// bare CRC register of that bit followed by the zero bytes after it.
+fn single_bit_error(p: &[u8], crc: u32) -> Option<usize> {
+    const POLY: u32 = 0x82F6_3B78; // CRC-32C, reflected
+    let step = |mut r: u32| {
+        for _ in 0..8 {
+            r = (r >> 1) ^ if r & 1 != 0 { POLY } else { 0 };
+        }
+        r
+    };
+    let diff = crc32c(p) ^ crc;
+    if p.is_empty() || diff == 0 {
+        return None;
+    }
+    for bit in 0..8 {
+        let mut r = step(1u32 << bit);
+        for byte in (0..p.len()).rev() {
+            if r == diff {
+                return Some(byte * 8 + bit);
+            }
+            r = step(r);
+        }
+    }
+    None
 }
 
 /// Whether `bytes`, the newest segment file `log.<zxid>`, is one whose
@@ -1012,6 +1069,21 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn single_bit_errors_are_located() {
+        let p: Vec<u8> = (0..200u8).map(|i| i.wrapping_mul(37)).collect();
+        let crc = crc32c(&p);
+        assert_eq!(single_bit_error(&p, crc), None);
+        for i in 0..p.len() * 8 {
+            let mut b = p.clone();
+            b[i / 8] ^= 1 << (i % 8);
+            assert_eq!(single_bit_error(&b, crc), Some(i));
+        }
+        let mut b = p.clone();
+        b[3] ^= 0x11;
+        assert_eq!(single_bit_error(&b, crc), None, "two bits");
     }
 
     #[test]
