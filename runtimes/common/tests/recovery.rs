@@ -47,12 +47,13 @@ impl Drop for Dir {
 }
 
 fn settings(dir: &Path) -> Settings {
-    let mut s = Settings::default();
-    s.data_dir = dir.display().to_string();
-    // The write path is the same; only the fdatasync is skipped (speed).
-    s.force_sync = false;
-    s.snap_count = 1 << 40;
-    s
+    Settings {
+        data_dir: dir.display().to_string(),
+        // The write path is the same; only the fdatasync is skipped (speed).
+        force_sync: false,
+        snap_count: 1 << 40,
+        ..Settings::default()
+    }
 }
 
 /// The test's transactions: creates with data of varied sizes (some empty,
