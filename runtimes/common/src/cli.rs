@@ -34,7 +34,7 @@ pub fn usage(bin: &str) -> String {
     format!(
         "usage: {bin} [OPTIONS] [path/to/zoo.cfg]\n\
          \x20      {bin} inspect DATADIR   (what a data directory holds)\n\
-         \x20      {bin} repair DATADIR [--truncate-at FILE:OFFSET]\n\
+         \x20      {bin} repair DATADIR [--data-log-dir DIR] [--truncate-at FILE:OFFSET]\n\
          \x20          (stop the server first) without --truncate-at: why the server\n\
          \x20          refuses to start, changing nothing; with it: copy the bytes of the\n\
          \x20          log segment FILE from OFFSET on to damaged/ and cut FILE there\n\
@@ -78,6 +78,17 @@ pub fn parse(bin: &str, args: &[String]) -> Result<Command, SettingsError> {
         let mut dir = None;
         let mut it = args.iter().skip(1);
         while let Some(a) = it.next() {
+            if let Some(v) = a.strip_prefix("--data-log-dir") {
+                let d = match v.strip_prefix('=') {
+                    Some(d) => Some(d.to_string()),
+                    None if v.is_empty() => it.next().cloned(),
+                    None => return Err(SettingsError(format!("repair: unknown option {a}"))),
+                };
+                settings.data_log_dir = Some(
+                    d.ok_or_else(|| SettingsError("--data-log-dir needs a directory".into()))?,
+                );
+                continue;
+            }
             let spec = match a.strip_prefix("--truncate-at") {
                 Some("") => it.next().cloned(),
                 Some(v) if v.starts_with('=') => Some(v[1..].to_string()),
@@ -281,6 +292,12 @@ mod tests {
         let Command::Print(help) = parse("pk", &args(&["--help"])).unwrap() else {
             panic!()
         };
-        assert!(help.contains("repair DATADIR [--truncate-at FILE:OFFSET]"));
+        assert!(help.contains("repair DATADIR [--data-log-dir DIR] [--truncate-at FILE:OFFSET]"));
+        let Command::Repair { settings, .. } =
+            parse("pk", &args(&["repair", "d", "--data-log-dir", "l"])).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(settings.data_log_dir.as_deref(), Some("l"));
     }
 }

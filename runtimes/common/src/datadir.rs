@@ -272,15 +272,22 @@ fn recover(
     // A newest segment whose creation was cut short holds nothing: leave it
     // out of recovery (it is written again).
     let mut unfinished = None;
+    let mut last_bytes = None;
     if let Some((z, p)) = logs.last() {
         let bytes = read(p)?;
         if storage::is_unfinished_segment(&bytes, *z) {
             unfinished = logs.pop();
+        } else {
+            last_bytes = Some(bytes);
         }
     }
     // Segments are read only from the one holding the first transaction
-    // after the snapshot used (older ones may not have been purged).
+    // after the snapshot used (older ones may not have been purged); the
+    // newest always is.
     let mut log_bytes: Vec<Option<Vec<u8>>> = vec![None; logs.len()];
+    if let Some(last) = log_bytes.last_mut() {
+        *last = last_bytes;
+    }
     let first_needed = |zxid: i64| -> usize {
         logs.iter()
             .rposition(|(start, _)| *start <= zxid + 1)
@@ -305,9 +312,13 @@ fn recover(
                     storage::LogError::Corrupt { offset, .. } => format!(
                         "{file}: {error}; refusing to start, nothing was changed. \
                          To start anyway, accepting the loss of the transactions from there on: \
-                         `pookeeper repair {} --truncate-at {file}:{offset}` \
+                         `pookeeper repair {}{} --truncate-at {file}:{offset}` \
                          (keeps a copy of what it cuts; see docs/storage.md)",
-                        settings.data_dir
+                        settings.data_dir,
+                        settings
+                            .data_log_dir
+                            .as_ref()
+                            .map_or_else(String::new, |d| format!(" --data-log-dir {d}"))
                     ),
                     _ => format!("{file}: {error}; refusing to start, nothing was changed"),
                 }
@@ -1069,5 +1080,34 @@ impl TxLog for DiskLog {
         self.buf.clear();
         self.last_durable = upto;
         Ok(Some(upto))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A full disk: the message names the file, what was being written
+    /// and the free space (checked by hand on a full tmpfs: "cannot write
+    /// 1048589 bytes at offset 16 of the log segment …/log.…: No space
+    /// left on device (os error 28) (0 bytes free on the file system of
+    /// …); stopping, no acknowledged write is lost").
+    #[test]
+    fn disk_errors_name_the_file_and_the_free_space() {
+        let dir = std::env::temp_dir();
+        let path = dir.join("log.0000000000000001");
+        let e = disk_error(
+            io::Error::from_raw_os_error(28),
+            "cannot write 100 bytes at offset 16 of the log segment",
+            &path,
+        );
+        let m = e.to_string();
+        assert!(m.contains(&path.display().to_string()), "{m}");
+        assert!(m.contains("100 bytes at offset 16"), "{m}");
+        assert!(m.contains("os error 28"), "{m}");
+        #[cfg(unix)]
+        assert!(m.contains("bytes free on the file system of"), "{m}");
+        assert_eq!(e.raw_os_error(), None, "wrapped, kind kept");
+        assert_eq!(e.kind(), io::Error::from_raw_os_error(28).kind());
     }
 }

@@ -499,3 +499,30 @@ fn start_up_errors_name_the_path() {
     let e = datadir::open(&settings(&d.0), Instant::now(), 0).unwrap_err();
     assert!(e.to_string().contains(&seg.display().to_string()), "{e}");
 }
+
+/// A newest segment whose creation a crash cut short (part of its header,
+/// then zeros) holds nothing: the start writes it again, by itself.
+#[test]
+fn an_unfinished_newest_segment_is_written_again() {
+    let w = write_log(20);
+    let dir = Dir::new("unfinished");
+    start(&dir.0, &w.name, &w.bytes).unwrap();
+    let s = settings(&dir.0);
+    let next = dir.0.join("version-1/log.0000000000000015");
+    for cut in [0, 5, 15] {
+        let mut h = storage::log_header(21)[..cut].to_vec();
+        h.resize(cut + 100, 0);
+        std::fs::write(&next, &h).unwrap();
+        let (server, mut log) = datadir::open(&s, Instant::now(), 0)
+            .unwrap_or_else(|e| panic!("header cut at {cut}: {e}"));
+        assert_eq!(server.last_zxid(), 20);
+        log.append(21, &txn(21).encode());
+        assert_eq!(log.flush().unwrap(), Some(21));
+        drop(log);
+        let b = std::fs::read(&next).unwrap();
+        assert_eq!(storage::scan_log(&b).unwrap().txns.len(), 1, "cut {cut}");
+        let (server, _) = datadir::open(&s, Instant::now(), 0).unwrap();
+        assert_eq!(server.last_zxid(), 21);
+        std::fs::remove_file(&next).unwrap();
+    }
+}
