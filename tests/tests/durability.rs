@@ -500,6 +500,11 @@ fn a_damaged_length_refuses_to_start_until_repaired() {
     let named = format!("{}: corrupt record at offset {at}", seg.display());
     assert!(stderr.contains(&named), "names file and offset: {stderr}");
     assert_eq!(std::fs::read(&seg).unwrap(), bytes, "nothing changed");
+    let (_, out, _) = run_to_exit(&["inspect".as_ref(), data_dir]);
+    assert!(
+        out.contains(&format!("CORRUPT: corrupt record at offset {at}")),
+        "{out}"
+    );
     // The diagnosis changes nothing and gives the command.
     let (status, out, _) = run_to_exit(&["repair".as_ref(), data_dir]);
     assert_eq!(status.code(), Some(1), "{out}");

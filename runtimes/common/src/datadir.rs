@@ -161,6 +161,11 @@ pub fn describe(settings: &Settings) -> io::Result<String> {
                 };
                 format!("format {}, {} txns, {range}{tail}", s.version, s.txns.len())
             }
+            Err(e @ storage::LogError::Corrupt { offset, .. }) => format!(
+                "CORRUPT: {e} (the server refuses to start; see `pookeeper repair {} --truncate-at {}:{offset}`)",
+                settings.data_dir,
+                p.display()
+            ),
             Err(e) => format!("CORRUPT: {e}"),
         };
         o.push_str(&format!(
