@@ -238,6 +238,12 @@ fn check_flip(
                 msg.contains(&path.display().to_string()),
                 "flip {byte}.{bit}: the error names the file: {msg}"
             );
+            if byte < storage::LOG_HEADER_LEN {
+                // The segment header: no records to point at.
+                assert!(msg.contains("bad header"), "flip {byte}.{bit}: {msg}");
+                *refused += 1;
+                return;
+            }
             let named = w
                 .starts
                 .iter()
@@ -254,9 +260,10 @@ fn check_flip(
 
 const RECORDS: i64 = 240;
 
-/// Every bit of every record's length field, of every header checksum of
-/// every 8th record, of the payload (a sample) and end mark, and of the
-/// zeros after the records.
+/// Every bit of every record's length field; every bit of the checksums
+/// and end mark of every 8th record (and the last); three payload bytes of
+/// every record; every bit of the segment header; the zeros after the
+/// records (the first 40 bytes, then a sample).
 #[test]
 fn every_flipped_length_bit_is_refused_or_harmless() {
     let w = write_log(RECORDS);
@@ -286,6 +293,13 @@ fn every_flipped_length_bit_is_refused_or_harmless() {
                 check_flip(&dir.0, &w, &full, byte, bit, &mut refused);
                 cases += 1;
             }
+        }
+    }
+    // The segment header.
+    for byte in 0..storage::LOG_HEADER_LEN {
+        for bit in 0..8 {
+            check_flip(&dir.0, &w, &full, byte, bit, &mut refused);
+            cases += 1;
         }
     }
     // The zeros after the records: the first bytes, and a sample further on.
