@@ -540,3 +540,43 @@ fn an_unfinished_newest_segment_is_written_again() {
         std::fs::remove_file(&next).unwrap();
     }
 }
+
+/// Cutting a segment that is not the newest: the later ones cannot follow
+/// it any more, so `repair` moves them to `damaged/` as well.
+#[test]
+fn repair_moves_segments_that_cannot_follow() {
+    let dir = Dir::new("repair2");
+    let v = dir.0.join("version-1");
+    std::fs::create_dir_all(&v).unwrap();
+    let mut offsets = Vec::new();
+    for (first, last) in [(1, 30), (31, 60)] {
+        let mut b = storage::log_header(first).to_vec();
+        for z in first..=last {
+            if first == 1 {
+                offsets.push(b.len());
+            }
+            storage::encode_record(&txn(z).encode(), &mut b);
+        }
+        std::fs::write(v.join(format!("log.{first:016x}")), b).unwrap();
+    }
+    let a = v.join("log.0000000000000001");
+    let mut b = std::fs::read(&a).unwrap();
+    let at = offsets[9];
+    b[at] ^= 0x80;
+    std::fs::write(&a, &b).unwrap();
+    let s = settings(&dir.0);
+    let e = datadir::open(&s, Instant::now(), 0)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&format!("{}: corrupt record at offset {at}", a.display())),
+        "{e}"
+    );
+    let r = datadir::repair(&s, Some(("log.0000000000000001".into(), at as u64))).unwrap();
+    assert!(r.startable, "{}", r.text);
+    assert!(r.text.contains("moved"), "{}", r.text);
+    assert!(v.join("damaged/log.000000000000001f").is_file());
+    assert!(!v.join("log.000000000000001f").exists());
+    let (server, _) = datadir::open(&s, Instant::now(), 0).unwrap();
+    assert_eq!(server.last_zxid(), 9);
+}
