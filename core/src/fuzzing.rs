@@ -476,7 +476,11 @@ pub fn text(data: &[u8]) {
 
 /// Reads `data` as a log segment and as a snapshot, and recovers from it.
 pub fn storage(data: &[u8]) {
-    let _ = crate::storage::scan_log(data);
+    if let Ok(scan) = crate::storage::scan_log(data) {
+        // A scan stops where its records stop: never past the bytes.
+        assert!(scan.valid_len <= data.len().max(crate::storage::LOG_HEADER_LEN));
+    }
+    let _ = crate::storage::is_unfinished_segment(data, 1);
     let _ = crate::storage::decode_snapshot(data);
     let now = epoch();
     if let Ok((server, _)) = Server::recover(Config::default(), now, 0, None, &[data]) {

@@ -38,6 +38,19 @@ fn main() {
                 std::process::exit(1);
             }
         },
+        Ok(Command::Repair {
+            settings,
+            truncate_at,
+        }) => match pookeeper_common::datadir::repair(&settings, truncate_at) {
+            Ok(r) => {
+                print!("{}", r.text);
+                std::process::exit(if r.startable { 0 } else { 1 });
+            }
+            Err(e) => {
+                eprintln!("pookeeper-async: {e}");
+                std::process::exit(1);
+            }
+        },
         Ok(Command::Run { settings, ignored }) => {
             for key in ignored {
                 warn!("ignoring unsupported configuration key {key}");

@@ -17,6 +17,16 @@ pub enum Command {
     Print(String),
     /// `inspect DATADIR`: describe what a data directory holds.
     Inspect(Box<Settings>),
+    /// `repair DATADIR [--truncate-at FILE:OFFSET]`: say what keeps the
+    /// server from starting, or cut a damaged log segment at an offset
+    /// (keeping a copy of what is cut); see `datadir::repair`.
+    Repair {
+        /// The data directory.
+        settings: Box<Settings>,
+        /// The segment (a path, or a name in the log directory) and the
+        /// byte offset to cut it at.
+        truncate_at: Option<(String, u64)>,
+    },
 }
 
 /// The usage text.
@@ -24,6 +34,13 @@ pub fn usage(bin: &str) -> String {
     format!(
         "usage: {bin} [OPTIONS] [path/to/zoo.cfg]\n\
          \x20      {bin} inspect DATADIR   (what a data directory holds)\n\
+         \x20      {bin} repair DATADIR [--data-log-dir DIR] [--truncate-at FILE:OFFSET]\n\
+         \x20          (stop the server first) without --truncate-at: why the server\n\
+         \x20          refuses to start, changing nothing; with it: copy the bytes of the\n\
+         \x20          log segment FILE from OFFSET on to damaged/ and cut FILE there\n\
+         \x20          (later segments that cannot follow are moved to damaged/ too),\n\
+         \x20          accepting the loss of those transactions. Recovery itself never\n\
+         \x20          cuts anything but a torn tail (a write cut short by a crash).\n\
          \n\
          A ZooKeeper-compatible coordination server. With no arguments it\n\
          serves 127.0.0.1:2181. A zoo.cfg is read for the ZooKeeper keys that\n\
@@ -55,6 +72,52 @@ pub fn parse(bin: &str, args: &[String]) -> Result<Command, SettingsError> {
             .ok_or_else(|| SettingsError("inspect needs a data directory".into()))?;
         settings.data_dir = dir.clone();
         return Ok(Command::Inspect(Box::new(settings)));
+    }
+    if args.first().map(String::as_str) == Some("repair") {
+        let mut truncate_at = None;
+        let mut dir = None;
+        let mut it = args.iter().skip(1);
+        while let Some(a) = it.next() {
+            if let Some(v) = a.strip_prefix("--data-log-dir") {
+                let d = match v.strip_prefix('=') {
+                    Some(d) => Some(d.to_string()),
+                    None if v.is_empty() => it.next().cloned(),
+                    None => return Err(SettingsError(format!("repair: unknown option {a}"))),
+                };
+                settings.data_log_dir = Some(
+                    d.ok_or_else(|| SettingsError("--data-log-dir needs a directory".into()))?,
+                );
+                continue;
+            }
+            let spec = match a.strip_prefix("--truncate-at") {
+                Some("") => it.next().cloned(),
+                Some(v) if v.starts_with('=') => Some(v[1..].to_string()),
+                Some(_) | None if a.starts_with('-') => {
+                    return Err(SettingsError(format!("repair: unknown option {a}")))
+                }
+                _ => {
+                    if dir.replace(a.clone()).is_some() {
+                        return Err(SettingsError("repair takes one data directory".into()));
+                    }
+                    continue;
+                }
+            };
+            let spec =
+                spec.ok_or_else(|| SettingsError("--truncate-at needs FILE:OFFSET".into()))?;
+            let (file, offset) = spec
+                .rsplit_once(':')
+                .and_then(|(f, o)| Some((f.to_string(), o.parse::<u64>().ok()?)))
+                .ok_or_else(|| {
+                    SettingsError(format!("--truncate-at needs FILE:OFFSET, got {spec:?}"))
+                })?;
+            truncate_at = Some((file, offset));
+        }
+        settings.data_dir =
+            dir.ok_or_else(|| SettingsError("repair needs a data directory".into()))?;
+        return Ok(Command::Repair {
+            settings: Box::new(settings),
+            truncate_at,
+        });
     }
     let mut overrides: Vec<(String, String)> = Vec::new();
     let mut cfg_file = None;
@@ -193,5 +256,48 @@ mod tests {
         assert!(parse("pk", &args(&["--port", "x"])).is_err());
         assert!(parse("pk", &args(&["--bogus"])).is_err());
         assert!(parse("pk", &args(&["/no/such/zoo.cfg"])).is_err());
+    }
+
+    #[test]
+    fn repair_arguments() {
+        let Command::Repair {
+            settings,
+            truncate_at,
+        } = parse(
+            "pk",
+            &args(&["repair", "d", "--truncate-at", "/x/log.01:123"]),
+        )
+        .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(settings.data_dir, "d");
+        assert_eq!(truncate_at, Some(("/x/log.01".into(), 123)));
+        let Command::Repair { truncate_at, .. } =
+            parse("pk", &args(&["repair", "--truncate-at=log.1:16", "d"])).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(truncate_at, Some(("log.1".into(), 16)));
+        assert!(matches!(
+            parse("pk", &args(&["repair", "d"])),
+            Ok(Command::Repair {
+                truncate_at: None,
+                ..
+            })
+        ));
+        assert!(parse("pk", &args(&["repair"])).is_err());
+        assert!(parse("pk", &args(&["repair", "d", "--truncate-at", "f"])).is_err());
+        assert!(parse("pk", &args(&["repair", "d", "--bogus"])).is_err());
+        let Command::Print(help) = parse("pk", &args(&["--help"])).unwrap() else {
+            panic!()
+        };
+        assert!(help.contains("repair DATADIR [--data-log-dir DIR] [--truncate-at FILE:OFFSET]"));
+        let Command::Repair { settings, .. } =
+            parse("pk", &args(&["repair", "d", "--data-log-dir", "l"])).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(settings.data_log_dir.as_deref(), Some("l"));
     }
 }

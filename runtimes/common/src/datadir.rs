@@ -25,8 +25,69 @@ fn version_dir(root: &str) -> PathBuf {
     Path::new(root).join("version-1")
 }
 
+/// The snapshot and log directories (`version-1/` of dataDir and dataLogDir).
+fn dirs(settings: &Settings) -> (PathBuf, PathBuf) {
+    let snap_dir = version_dir(&settings.data_dir);
+    let log_dir = version_dir(
+        settings
+            .data_log_dir
+            .as_deref()
+            .unwrap_or(&settings.data_dir),
+    );
+    (snap_dir, log_dir)
+}
+
+/// Wraps an I/O error so that it names the file or directory (every file
+/// error the server reports says which file).
+fn at<'a>(what: &'a str, path: &'a Path) -> impl FnOnce(io::Error) -> io::Error + 'a {
+    move |e| io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
+}
+
+/// Free space for unprivileged users on the file system holding `path`.
+fn free_space(path: &Path) -> String {
+    #[cfg(unix)]
+    {
+        let dir = if path.is_dir() {
+            path
+        } else {
+            path.parent().unwrap_or(path)
+        };
+        match rustix::fs::statvfs(dir) {
+            Ok(s) => format!(
+                "{} bytes free on the file system of {}",
+                s.f_bavail.saturating_mul(s.f_frsize),
+                dir.display()
+            ),
+            Err(e) => format!("free space unknown: {e}"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        "free space unknown".to_string()
+    }
+}
+
+/// A failed log write or sync: names the file, what was being written,
+/// and the free space (a full disk is the usual cause). The server stops
+/// on it: nothing that was not durable has been acknowledged.
+fn disk_error(e: io::Error, what: &str, path: &Path) -> io::Error {
+    io::Error::new(
+        e.kind(),
+        format!(
+            "{what} {}: {e} ({}); stopping, no acknowledged write is lost",
+            path.display(),
+            free_space(path)
+        ),
+    )
+}
+
 /// Files of one kind (`log` or `snapshot`) with their zxids, oldest first.
 fn list(dir: &Path, prefix: &str) -> io::Result<Vec<(i64, PathBuf)>> {
+    list_inner(dir, prefix).map_err(at("cannot list", dir))
+}
+
+fn list_inner(dir: &Path, prefix: &str) -> io::Result<Vec<(i64, PathBuf)>> {
     let mut out = Vec::new();
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
@@ -49,22 +110,22 @@ fn list(dir: &Path, prefix: &str) -> io::Result<Vec<(i64, PathBuf)>> {
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(at("cannot sync directory", dir))
+}
+
+fn read(path: &Path) -> io::Result<Vec<u8>> {
+    fs::read(path).map_err(at("cannot read", path))
 }
 
 /// What is on disk, for `pookeeper inspect`.
 pub fn describe(settings: &Settings) -> io::Result<String> {
     let mut o = String::new();
-    let snap_dir = version_dir(&settings.data_dir);
-    let log_dir = version_dir(
-        settings
-            .data_log_dir
-            .as_deref()
-            .unwrap_or(&settings.data_dir),
-    );
+    let (snap_dir, log_dir) = dirs(settings);
     o.push_str(&format!("snapshots in {}:\n", snap_dir.display()));
     for (z, p) in list(&snap_dir, "snapshot")? {
-        let bytes = fs::read(&p)?;
+        let bytes = read(&p)?;
         let verdict =
             match Server::recover(settings.core.clone(), Instant::now(), 0, Some(&bytes), &[]) {
                 Ok((_, r)) => format!("valid, {} znodes, {} sessions", r.znodes, r.sessions),
@@ -77,9 +138,13 @@ pub fn describe(settings: &Settings) -> io::Result<String> {
         ));
     }
     o.push_str(&format!("log segments in {}:\n", log_dir.display()));
-    for (z, p) in list(&log_dir, "log")? {
-        let bytes = fs::read(&p)?;
+    let logs = list(&log_dir, "log")?;
+    for (i, (z, p)) in logs.iter().enumerate() {
+        let bytes = read(p)?;
         let verdict = match storage::scan_log(&bytes) {
+            _ if i + 1 == logs.len() && storage::is_unfinished_segment(&bytes, *z) => {
+                "unfinished (its creation was cut short; holds no data)".to_string()
+            }
             Ok(s) => {
                 let range = match (s.txns.first(), s.txns.last()) {
                     (Some(a), Some(b)) => format!("zxid {:#x}..={:#x}", a.zxid, b.zxid),
@@ -87,10 +152,20 @@ pub fn describe(settings: &Settings) -> io::Result<String> {
                 };
                 let tail = match s.end {
                     LogEnd::Clean => String::new(),
-                    LogEnd::TornTail { offset } => format!(", torn tail at offset {offset}"),
+                    LogEnd::TornTail { offset } if i + 1 == logs.len() => {
+                        format!(", torn tail at offset {offset} (cut off at start)")
+                    }
+                    LogEnd::TornTail { offset } => format!(
+                        ", CORRUPT: torn record at offset {offset} in a segment that is not the last"
+                    ),
                 };
-                format!("{} txns, {range}{tail}", s.txns.len())
+                format!("format {}, {} txns, {range}{tail}", s.version, s.txns.len())
             }
+            Err(e @ storage::LogError::Corrupt { offset, .. }) => format!(
+                "CORRUPT: {e} (the server refuses to start; see `pookeeper repair {} --truncate-at {}:{offset}`)",
+                settings.data_dir,
+                p.display()
+            ),
             Err(e) => format!("CORRUPT: {e}"),
         };
         o.push_str(&format!(
@@ -103,34 +178,121 @@ pub fn describe(settings: &Settings) -> io::Result<String> {
 
 /// Recovers the server from the data directory (newest valid snapshot plus
 /// the log after it) and opens the log for appending.
+///
+/// Nothing on disk is shortened, zeroed, renamed or removed, except a real
+/// torn tail of the newest segment (cut off), a newest segment whose
+/// creation was cut short (holding nothing; written again) and unfinished
+/// `.snapshot.*.tmp` files. Damage that a crash cannot explain stops the
+/// start with an error naming the file and the offset;
+/// [`repair`] (`pookeeper repair`) is the operator's way past it.
 pub fn open(settings: &Settings, now: Instant, wall_ms: i64) -> io::Result<(Server, DiskLog)> {
-    let snap_dir = version_dir(&settings.data_dir);
-    let log_dir = version_dir(
-        settings
-            .data_log_dir
-            .as_deref()
-            .unwrap_or(&settings.data_dir),
-    );
-    fs::create_dir_all(&snap_dir)?;
-    fs::create_dir_all(&log_dir)?;
+    let (snap_dir, log_dir) = dirs(settings);
+    fs::create_dir_all(&snap_dir).map_err(at("cannot create data directory", &snap_dir))?;
+    fs::create_dir_all(&log_dir).map_err(at("cannot create data log directory", &log_dir))?;
+    let (server, report, _logs, last) = recover(settings, &snap_dir, &log_dir, now, wall_ms, true)?;
+    // Continue in the last segment after its last valid record (cutting a
+    // torn tail off), or start a new one.
+    let log = match last {
+        Some(Last::Unfinished(path)) => {
+            info!(
+                "{} was being created when the server stopped (it holds no data): writing it again",
+                path.display()
+            );
+            DiskLog::create(log_dir, report.last_zxid + 1, settings)?
+        }
+        Some(Last::Scanned { path, scan }) => {
+            if let LogEnd::TornTail { offset } = scan.end {
+                warn!(
+                    "cutting a torn record (a write cut short by a crash, never acknowledged) off {} at offset {offset}",
+                    path.display()
+                );
+            }
+            if scan.version == storage::LOG_VERSION {
+                DiskLog::resume(log_dir, path, scan.valid_len as u64, scan.end, settings)?
+            } else {
+                // An older format: cut a torn tail only, and continue in a
+                // new segment of the current format.
+                if let LogEnd::TornTail { offset } = scan.end {
+                    cut_torn_tail(&path, offset as u64)?;
+                }
+                info!(
+                    "{} is in log format {}: new records go to a new segment",
+                    path.display(),
+                    scan.version
+                );
+                DiskLog::create(log_dir, report.last_zxid + 1, settings)?
+            }
+        }
+        None => DiskLog::create(log_dir, report.last_zxid + 1, settings)?,
+    };
+    let mut log = log;
+    log.snap_dir = snap_dir;
+    log.last_durable = report.last_zxid;
+    log.last_snapshot = report.snapshot_zxid.unwrap_or(0);
+    Ok((server, log))
+}
+
+/// The newest log segment, as recovery found it.
+enum Last {
+    /// Its creation was cut short: no data (`storage::is_unfinished_segment`).
+    Unfinished(PathBuf),
+    /// Read; `scan` says where its records end.
+    Scanned {
+        path: PathBuf,
+        scan: storage::LogScan,
+    },
+}
+
+type Recovery = (Server, Recovered, Vec<(i64, PathBuf)>, Option<Last>);
+
+/// The read-only part of [`open`]: the state the files hold, or why they
+/// cannot be used. Changes nothing, except removing stale
+/// `.snapshot.*.tmp` files when `remove_tmp`.
+fn recover(
+    settings: &Settings,
+    snap_dir: &Path,
+    log_dir: &Path,
+    now: Instant,
+    wall_ms: i64,
+    remove_tmp: bool,
+) -> io::Result<Recovery> {
     // What `conf` shows: the directories the files are in, as ZooKeeper.
     let mut core = settings.core.clone();
     core.data_dir = snap_dir.display().to_string();
     core.data_log_dir = log_dir.display().to_string();
     // A snapshot that was being written when the server stopped.
-    for entry in fs::read_dir(&snap_dir)?.flatten() {
+    for entry in fs::read_dir(snap_dir)
+        .map_err(at("cannot list", snap_dir))?
+        .flatten()
+    {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with(".snapshot.") && name.ends_with(".tmp") {
+        if remove_tmp && name.starts_with(".snapshot.") && name.ends_with(".tmp") {
             info!("removing unfinished snapshot {}", entry.path().display());
             let _ = fs::remove_file(entry.path());
         }
     }
     let started = Instant::now();
-    let logs = list(&log_dir, "log")?;
+    let mut logs = list(log_dir, "log")?;
+    // A newest segment whose creation was cut short holds nothing: leave it
+    // out of recovery (it is written again).
+    let mut unfinished = None;
+    let mut last_bytes = None;
+    if let Some((z, p)) = logs.last() {
+        let bytes = read(p)?;
+        if storage::is_unfinished_segment(&bytes, *z) {
+            unfinished = logs.pop();
+        } else {
+            last_bytes = Some(bytes);
+        }
+    }
     // Segments are read only from the one holding the first transaction
-    // after the snapshot used (older ones may not have been purged).
+    // after the snapshot used (older ones may not have been purged); the
+    // newest always is.
     let mut log_bytes: Vec<Option<Vec<u8>>> = vec![None; logs.len()];
+    if let Some(last) = log_bytes.last_mut() {
+        *last = last_bytes;
+    }
     let first_needed = |zxid: i64| -> usize {
         logs.iter()
             .rposition(|(start, _)| *start <= zxid + 1)
@@ -139,27 +301,41 @@ pub fn open(settings: &Settings, now: Instant, wall_ms: i64) -> io::Result<(Serv
     let load = |from: usize, log_bytes: &mut Vec<Option<Vec<u8>>>| -> io::Result<()> {
         for (i, (_, p)) in logs.iter().enumerate().skip(from) {
             if log_bytes[i].is_none() {
-                log_bytes[i] = Some(fs::read(p)?);
+                log_bytes[i] = Some(read(p)?);
             }
         }
         Ok(())
     };
-    let snaps = list(&snap_dir, "snapshot")?;
+    let snaps = list(snap_dir, "snapshot")?;
     let bad = |e: RecoveryError, first: usize| -> io::Error {
         let msg = match &e {
-            RecoveryError::Log { segment, error } => format!(
-                "{}: {error} (move the file away, or truncate it at that offset, to start)",
-                logs.get(first + *segment)
-                    .map_or_else(String::new, |l| l.1.display().to_string())
-            ),
-            _ => e.to_string(),
+            RecoveryError::Log { segment, error } => {
+                let file = logs
+                    .get(first + *segment)
+                    .map_or_else(String::new, |l| l.1.display().to_string());
+                match error {
+                    storage::LogError::Corrupt { offset, .. } => format!(
+                        "{file}: {error}; refusing to start, nothing was changed. \
+                         To start anyway, accepting the loss of the transactions from there on: \
+                         `pookeeper repair {}{} --truncate-at {file}:{offset}` \
+                         (keeps a copy of what it cuts; see docs/storage.md)",
+                        settings.data_dir,
+                        settings
+                            .data_log_dir
+                            .as_ref()
+                            .map_or_else(String::new, |d| format!(" --data-log-dir {d}"))
+                    ),
+                    _ => format!("{file}: {error}; refusing to start, nothing was changed"),
+                }
+            }
+            _ => format!("{e}; refusing to start, nothing was changed"),
         };
         io::Error::new(io::ErrorKind::InvalidData, msg)
     };
     // Newest valid snapshot first; a damaged one is skipped with a warning.
     let mut result: Option<(Server, Recovered)> = None;
     for (z, path) in snaps.iter().rev() {
-        let bytes = fs::read(path)?;
+        let bytes = read(path)?;
         info!("loading snapshot {} (zxid {z:#x})", path.display());
         let first = first_needed(*z);
         load(first, &mut log_bytes)?;
@@ -196,28 +372,232 @@ pub fn open(settings: &Settings, now: Instant, wall_ms: i64) -> io::Result<(Serv
         report.txns_replayed,
         log_bytes.iter().flatten().count()
     );
-    // Continue in the last segment after its last valid record (cutting a
-    // torn tail off), or start a new one.
-    let log = match logs.last() {
-        Some((_, path)) => {
-            let scan =
-                storage::scan_log(log_bytes.last().and_then(Option::as_deref).unwrap_or(&[]))
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-            if let LogEnd::TornTail { offset } = scan.end {
-                warn!(
-                    "cutting a torn record off {} at offset {offset}",
-                    path.display()
-                );
+    let last = match (unfinished, logs.last()) {
+        (Some((z, path)), _) => {
+            if z != report.last_zxid + 1 {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "{}: holds only part of a segment header, but the next transaction is {:#x}, not {z:#x}; refusing to start (move the file away)",
+                        path.display(),
+                        report.last_zxid + 1
+                    ),
+                ));
             }
-            DiskLog::resume(log_dir, path.clone(), scan.valid_len as u64, settings)?
+            Some(Last::Unfinished(path))
         }
-        None => DiskLog::create(log_dir, report.last_zxid + 1, settings)?,
+        (None, Some((_, path))) => {
+            let bytes = log_bytes.last().and_then(Option::as_deref).unwrap_or(&[]);
+            let scan = storage::scan_log(bytes)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+                .map_err(at("cannot read", path))?;
+            Some(Last::Scanned {
+                path: path.clone(),
+                scan,
+            })
+        }
+        (None, None) => None,
     };
-    let mut log = log;
-    log.snap_dir = snap_dir;
-    log.last_durable = report.last_zxid;
-    log.last_snapshot = report.snapshot_zxid.unwrap_or(0);
-    Ok((server, log))
+    Ok((server, report, logs, last))
+}
+
+/// Cuts a torn tail (and the zeros after it) off a segment.
+fn cut_torn_tail(path: &Path, offset: u64) -> io::Result<()> {
+    let file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(at("cannot open", path))?;
+    file.set_len(offset)
+        .and_then(|()| file.sync_all())
+        .map_err(at("cannot cut the torn tail off", path))
+}
+
+/// What `pookeeper repair` did or found.
+#[derive(Debug)]
+pub struct RepairReport {
+    /// For the operator.
+    pub text: String,
+    /// Whether the data directory can be started from (after the repair).
+    pub startable: bool,
+}
+
+/// `pookeeper repair DATADIR [--truncate-at FILE:OFFSET]`: the operator's
+/// way past damage that recovery refuses.
+///
+/// Without `truncate_at` nothing is changed: it says whether the server
+/// would start and, if a log segment is damaged, the command that cuts it.
+/// With `truncate_at`, the bytes of FILE from OFFSET on are first copied to
+/// `damaged/FILE.from-OFFSET` next to it (synced), then FILE is cut at
+/// OFFSET; later segments that can no longer follow it (their first zxid
+/// is beyond the last one left) are moved to `damaged/` as well. Stop the
+/// server first.
+pub fn repair(settings: &Settings, truncate_at: Option<(String, u64)>) -> io::Result<RepairReport> {
+    let (snap_dir, log_dir) = dirs(settings);
+    let mut text = String::new();
+    if let Some((file, offset)) = truncate_at {
+        let path = if file.contains('/') {
+            PathBuf::from(&file)
+        } else {
+            log_dir.join(&file)
+        };
+        text.push_str(&truncate_segment(&path, offset)?);
+    }
+    // What a start would do now (read-only: a torn tail is reported, not cut).
+    let readonly_check = if snap_dir.is_dir() && log_dir.is_dir() {
+        recover(settings, &snap_dir, &log_dir, Instant::now(), 0, false)
+            .map(|(_, r, _, last)| (r, last))
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("no data directory at {}", snap_dir.display()),
+        ))
+    };
+    let startable = match readonly_check {
+        Ok((r, last)) => {
+            text.push_str(&format!(
+                "the server can start: it recovers to zxid {:#x} ({} znodes, {} sessions)\n",
+                r.last_zxid, r.znodes, r.sessions
+            ));
+            if let Some(Last::Scanned {
+                path,
+                scan:
+                    storage::LogScan {
+                        end: LogEnd::TornTail { offset },
+                        ..
+                    },
+            }) = last
+            {
+                text.push_str(&format!(
+                    "{} ends in a torn record at offset {offset} (a write cut short, never acknowledged): it is cut off at start\n",
+                    path.display()
+                ));
+            }
+            true
+        }
+        Err(e) => {
+            text.push_str(&format!("the server cannot start: {e}\n"));
+            false
+        }
+    };
+    Ok(RepairReport { text, startable })
+}
+
+/// A path in `dir` named `name` that does not exist yet.
+fn fresh_name(dir: &Path, name: &str) -> PathBuf {
+    let mut p = dir.join(name);
+    let mut n = 1;
+    while p.exists() {
+        n += 1;
+        p = dir.join(format!("{name}.{n}"));
+    }
+    p
+}
+
+/// Cuts the segment `path` at `offset`, keeping a copy of what goes.
+fn truncate_segment(path: &Path, offset: u64) -> io::Result<String> {
+    let bytes = read(path)?;
+    let invalid = |m: String| io::Error::new(io::ErrorKind::InvalidInput, m);
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .filter(|n| n.starts_with("log."))
+        .ok_or_else(|| invalid(format!("{} is not a log segment (log.*)", path.display())))?
+        .to_string();
+    if bytes.get(..4) != Some(&storage::LOG_MAGIC[..]) {
+        return Err(invalid(format!(
+            "{} is not a log segment (bad header)",
+            path.display()
+        )));
+    }
+    if offset < storage::LOG_HEADER_LEN as u64 || offset > bytes.len() as u64 {
+        return Err(invalid(format!(
+            "offset {offset} is outside the records of {} ({} to {} bytes)",
+            path.display(),
+            storage::LOG_HEADER_LEN,
+            bytes.len()
+        )));
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let damaged = dir.join("damaged");
+    fs::create_dir_all(&damaged).map_err(at("cannot create", &damaged))?;
+    let mut text = String::new();
+    // 1. A copy of what is cut, made durable before anything is cut.
+    let copy = fresh_name(&damaged, &format!("{name}.from-{offset}"));
+    let removed = &bytes[offset as usize..];
+    (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&copy)?;
+        f.write_all(removed)?;
+        f.sync_all()
+    })()
+    .map_err(|e| disk_error(e, "cannot save the bytes to be cut to", &copy))?;
+    sync_dir(&damaged)?;
+    // 2. The cut.
+    let file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(at("cannot open", path))?;
+    file.set_len(offset)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| disk_error(e, "cannot cut", path))?;
+    text.push_str(&format!(
+        "cut {} bytes off {} at offset {offset}; they are kept in {}\n",
+        removed.len(),
+        path.display(),
+        copy.display()
+    ));
+    // 3. Later segments that can no longer follow.
+    let mut last = match storage::scan_log(&bytes[..offset as usize]) {
+        Ok(s) => s
+            .txns
+            .last()
+            .map_or(s.first_zxid.saturating_sub(1), |t| t.zxid),
+        Err(e) => {
+            text.push_str(&format!(
+                "{} is still damaged before that offset: {e}\n",
+                path.display()
+            ));
+            return Ok(text);
+        }
+    };
+    text.push_str(&format!(
+        "{} now ends with zxid {last:#x}\n",
+        path.display()
+    ));
+    let start = list(dir, "log")?
+        .into_iter()
+        .filter(|(_, p)| p.file_name() != path.file_name());
+    let this = name
+        .strip_prefix("log.")
+        .and_then(|h| i64::from_str_radix(h, 16).ok())
+        .unwrap_or(i64::MIN);
+    let mut moving = false;
+    for (z, p) in start.filter(|(z, _)| *z > this) {
+        if !moving {
+            if z <= last + 1 {
+                if let Ok(s) = storage::scan_log(&read(&p)?) {
+                    last = s.txns.last().map_or(last, |t| t.zxid.max(last));
+                }
+                continue;
+            }
+            moving = true;
+        }
+        let to = fresh_name(
+            &damaged,
+            p.file_name().and_then(|n| n.to_str()).unwrap_or("log"),
+        );
+        fs::rename(&p, &to).map_err(at("cannot move", &p))?;
+        text.push_str(&format!(
+            "moved {} to {} (its transactions cannot follow zxid {last:#x})\n",
+            p.display(),
+            to.display()
+        ));
+    }
+    sync_dir(&damaged)?;
+    sync_dir(dir)?;
+    Ok(text)
 }
 
 /// The on-disk transaction log.
@@ -226,6 +606,8 @@ pub struct DiskLog {
     log_dir: PathBuf,
     snap_dir: PathBuf,
     file: File,
+    /// The current segment.
+    path: PathBuf,
     /// Where the next record goes.
     offset: u64,
     /// Current file size (data plus zero padding).
@@ -270,7 +652,8 @@ impl SnapJob {
     fn start(snap_dir: &Path, zxid: i64) -> io::Result<Self> {
         let tmp = snap_dir.join(format!(".snapshot.{zxid:016x}.tmp"));
         let path = snap_dir.join(format!("snapshot.{zxid:016x}"));
-        let mut file = File::create(&tmp)?;
+        let mut file =
+            File::create(&tmp).map_err(|e| disk_error(e, "cannot create snapshot", &tmp))?;
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
         let (dir, dest) = (snap_dir.to_path_buf(), path.clone());
         let writer = std::thread::Builder::new()
@@ -284,13 +667,15 @@ impl SnapJob {
                             complete = true;
                             break;
                         }
-                        file.write_all(&chunk)?;
+                        file.write_all(&chunk)
+                            .map_err(|e| disk_error(e, "cannot write snapshot", &tmp))?;
                     }
                     if !complete {
                         return Err(io::Error::other("snapshot abandoned"));
                     }
-                    file.sync_all()?;
-                    fs::rename(&tmp, &dest)?;
+                    file.sync_all()
+                        .map_err(|e| disk_error(e, "cannot sync snapshot", &tmp))?;
+                    fs::rename(&tmp, &dest).map_err(at("cannot rename into place", &tmp))?;
                     sync_dir(&dir)
                 })();
                 if written.is_err() {
@@ -380,53 +765,92 @@ impl SnapJob {
 
 impl DiskLog {
     /// A new, preallocated segment whose first record will be `first_zxid`.
-    fn new_segment(log_dir: &Path, first_zxid: i64) -> io::Result<File> {
+    /// A file of that name is replaced only if it holds no records.
+    fn new_segment(log_dir: &Path, first_zxid: i64) -> io::Result<(File, PathBuf)> {
         let path = log_dir.join(format!("log.{first_zxid:016x}"));
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)?;
-        file.write_all(&storage::log_header(first_zxid))?;
-        file.set_len(PREALLOC)?;
-        file.sync_all()?;
+        if path.exists() {
+            let bytes = read(&path)?;
+            let empty = storage::is_unfinished_segment(&bytes, first_zxid)
+                || storage::scan_log(&bytes)
+                    .is_ok_and(|s| s.txns.is_empty() && s.end == LogEnd::Clean);
+            if !empty {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!(
+                        "cannot start log segment {}: the file exists and holds data (not overwriting it)",
+                        path.display()
+                    ),
+                ));
+            }
+        }
+        let created = (|| {
+            let mut file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&path)?;
+            file.write_all(&storage::log_header(first_zxid))?;
+            file.set_len(PREALLOC)?;
+            file.sync_all()?;
+            Ok(file)
+        })()
+        .map_err(|e| disk_error(e, "cannot create log segment", &path))?;
         sync_dir(log_dir)?;
-        Ok(file)
+        Ok((created, path))
     }
 
     fn create(log_dir: PathBuf, first_zxid: i64, settings: &Settings) -> io::Result<Self> {
-        let file = Self::new_segment(&log_dir, first_zxid)?;
+        let (file, path) = Self::new_segment(&log_dir, first_zxid)?;
         Ok(Self::with_file(
             log_dir,
             file,
+            path,
             storage::LOG_HEADER_LEN as u64,
             PREALLOC,
             settings,
         ))
     }
 
+    /// Continues the segment at `path` after its valid records, which end
+    /// at `valid_len`; `end` says what follows them.
     fn resume(
         log_dir: PathBuf,
         path: PathBuf,
         valid_len: u64,
+        end: LogEnd,
         settings: &Settings,
     ) -> io::Result<Self> {
-        let file = OpenOptions::new().read(true).write(true).open(&path)?;
-        // Zero whatever follows the valid records (a torn write), so a
-        // shorter record written there later is not followed by garbage.
-        file.set_len(valid_len)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(at("cannot open log segment", &path))?;
         let allocated = (valid_len / PREALLOC + 1) * PREALLOC;
-        file.set_len(allocated)?;
-        file.sync_all()?;
+        (|| {
+            // Zero what follows the valid records only when it is a torn
+            // write (so a shorter record written there later is not
+            // followed by its garbage); a clean end is followed by zeros.
+            if let LogEnd::TornTail { .. } = end {
+                file.set_len(valid_len)?;
+            }
+            let size = file.metadata()?.len();
+            if size < allocated {
+                file.set_len(allocated)?;
+            }
+            file.sync_all()
+        })()
+        .map_err(|e| disk_error(e, "cannot prepare log segment", &path))?;
+        let allocated = allocated.max(file.metadata().map_or(allocated, |m| m.len()));
         Ok(Self::with_file(
-            log_dir, file, valid_len, allocated, settings,
+            log_dir, file, path, valid_len, allocated, settings,
         ))
     }
 
     fn with_file(
         log_dir: PathBuf,
         file: File,
+        path: PathBuf,
         offset: u64,
         allocated: u64,
         settings: &Settings,
@@ -435,6 +859,7 @@ impl DiskLog {
             snap_dir: log_dir.clone(),
             log_dir,
             file,
+            path,
             offset,
             allocated,
             segment_limit: settings.segment_bytes,
@@ -453,9 +878,12 @@ impl DiskLog {
     }
 
     fn roll(&mut self, first_zxid: i64) -> io::Result<()> {
-        // Give back the unused preallocation of the finished segment.
-        self.file.set_len(self.offset)?;
-        self.file = Self::new_segment(&self.log_dir, first_zxid)?;
+        // Give back the unused preallocation of the finished segment (only
+        // zeros: nothing was written after `offset`).
+        self.file
+            .set_len(self.offset)
+            .map_err(|e| disk_error(e, "cannot finish log segment", &self.path))?;
+        (self.file, self.path) = Self::new_segment(&self.log_dir, first_zxid)?;
         self.offset = storage::LOG_HEADER_LEN as u64;
         self.allocated = PREALLOC;
         Ok(())
@@ -574,7 +1002,7 @@ impl DiskLog {
         let cut = snaps.len() - keep;
         let oldest_kept = snaps[cut].0;
         for (_, p) in &snaps[..cut] {
-            fs::remove_file(p)?;
+            fs::remove_file(p).map_err(at("cannot purge", p))?;
             info!("purged {}", p.display());
         }
         // A segment may go when the next one starts at or before the first
@@ -582,7 +1010,7 @@ impl DiskLog {
         let logs = list(&self.log_dir, "log")?;
         for w in logs.windows(2) {
             if w[1].0 <= oldest_kept + 1 {
-                fs::remove_file(&w[0].1)?;
+                fs::remove_file(&w[0].1).map_err(at("cannot purge", &w[0].1))?;
                 info!("purged {}", w[0].1.display());
             }
         }
@@ -611,14 +1039,38 @@ impl TxLog for DiskLog {
         }
         let end = self.offset + self.buf.len() as u64;
         if end > self.allocated {
-            self.allocated = (end / PREALLOC + 1) * PREALLOC;
-            self.file.set_len(self.allocated)?;
+            let grown = (end / PREALLOC + 1) * PREALLOC;
+            self.file.set_len(grown).map_err(|e| {
+                disk_error(
+                    e,
+                    &format!("cannot extend to {grown} bytes the log segment"),
+                    &self.path,
+                )
+            })?;
+            self.allocated = grown;
         }
         let started = Instant::now();
-        self.file.seek(SeekFrom::Start(self.offset))?;
-        self.file.write_all(&self.buf)?;
+        let written = self
+            .file
+            .seek(SeekFrom::Start(self.offset))
+            .and_then(|_| self.file.write_all(&self.buf));
+        if let Err(e) = written {
+            let what = format!(
+                "cannot write {} bytes at offset {} of the log segment",
+                self.buf.len(),
+                self.offset
+            );
+            return Err(disk_error(e, &what, &self.path));
+        }
         if self.force_sync {
-            self.file.sync_data()?;
+            if let Err(e) = self.file.sync_data() {
+                let what = format!(
+                    "cannot sync {} bytes written at offset {} of the log segment",
+                    self.buf.len(),
+                    self.offset
+                );
+                return Err(disk_error(e, &what, &self.path));
+            }
         }
         // ZooKeeper's fsync.warningthresholdms (default 1000).
         let took = started.elapsed();
@@ -633,5 +1085,34 @@ impl TxLog for DiskLog {
         self.buf.clear();
         self.last_durable = upto;
         Ok(Some(upto))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A full disk: the message names the file, what was being written
+    /// and the free space (checked by hand on a full tmpfs: "cannot write
+    /// 1048589 bytes at offset 16 of the log segment …/log.…: No space
+    /// left on device (os error 28) (0 bytes free on the file system of
+    /// …); stopping, no acknowledged write is lost").
+    #[test]
+    fn disk_errors_name_the_file_and_the_free_space() {
+        let dir = std::env::temp_dir();
+        let path = dir.join("log.0000000000000001");
+        let e = disk_error(
+            io::Error::from_raw_os_error(28),
+            "cannot write 100 bytes at offset 16 of the log segment",
+            &path,
+        );
+        let m = e.to_string();
+        assert!(m.contains(&path.display().to_string()), "{m}");
+        assert!(m.contains("100 bytes at offset 16"), "{m}");
+        assert!(m.contains("os error 28"), "{m}");
+        #[cfg(unix)]
+        assert!(m.contains("bytes free on the file system of"), "{m}");
+        assert_eq!(e.raw_os_error(), None, "wrapped, kind kept");
+        assert_eq!(e.kind(), io::Error::from_raw_os_error(28).kind());
     }
 }

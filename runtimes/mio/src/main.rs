@@ -24,6 +24,19 @@ fn main() {
                 std::process::exit(1);
             }
         },
+        Ok(Command::Repair {
+            settings,
+            truncate_at,
+        }) => match pookeeper_common::datadir::repair(&settings, truncate_at) {
+            Ok(r) => {
+                print!("{}", r.text);
+                std::process::exit(if r.startable { 0 } else { 1 });
+            }
+            Err(e) => {
+                eprintln!("pookeeper: {e}");
+                std::process::exit(1);
+            }
+        },
         Err(e) => {
             eprintln!("pookeeper: {e}");
             std::process::exit(2);
