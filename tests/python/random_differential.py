@@ -236,7 +236,7 @@ class Run:
                                     self.base + '/a\0b', self.base + '/./a', '/zookeeper/x'])
         if r < 0.16 and self.created:
             return self.rng.choice(self.created)
-        depth = self.rng.choice([1, 1, 2, 2, 3])
+        depth = self.rng.choice([1, 1, 1, 2, 2, 3])
         return self.base + ''.join('/' + self.rng.choice(NAMES) for _ in range(depth))
 
     def acl(self):
@@ -289,7 +289,7 @@ class Run:
             return
         k = self.rng.randrange(100)
         p = self.path()
-        watch = self.rng.random() < 0.3
+        watch = self.rng.random() < 0.4
         if k < 14:
             op = self.rng.choice([1, 1, 15])
             desc = ('create' if op == 1 else 'create2', p)
