@@ -992,14 +992,16 @@ impl Server {
         let mut triggers = std::mem::take(&mut self.triggers);
         triggers.clear();
         let result = apply(&mut self.db, &txn, &mut triggers);
-        self.fire(&triggers);
+        self.fire(&triggers, txn.zxid);
         release_triggers(&mut self.db.tree, &mut triggers);
         self.triggers = triggers;
         (txn.zxid, result)
     }
 
-    /// Sends a watch notification in the connection's dialect.
-    fn notify(&mut self, conn: ConnId, kind: crate::watch::EventType, path: &str) {
+    /// Sends a watch notification in the connection's dialect. `zxid` is the
+    /// transaction that fired it (ZooKeeper 3.9 puts it in the header; -1
+    /// for setWatches' catch-up events, as 3.9, and for everything in 3.8).
+    fn notify(&mut self, conn: ConnId, kind: crate::watch::EventType, path: &str, zxid: i64) {
         let text = self
             .conns
             .get(&conn)
@@ -1007,14 +1009,14 @@ impl Server {
         let data = if text {
             Bytes::from(format!("EVENT:{}:{path}\n", kind.name()))
         } else {
-            let mut w = reply_header(xid::NOTIFICATION, -1, 0);
+            let mut w = reply_header(xid::NOTIFICATION, zxid, 0);
             w.int(kind as i32).int(3).string(path);
             w.finish_frame()
         };
         self.send_event(conn, data);
     }
 
-    fn fire(&mut self, triggers: &[Trigger]) {
+    fn fire(&mut self, triggers: &[Trigger], zxid: i64) {
         let mut events = std::mem::take(&mut self.events);
         events.clear();
         for t in triggers {
@@ -1029,7 +1031,7 @@ impl Server {
                 acl::allowed(self.db.tree.acl_list(r), perm::READ, self.auth_of(e.conn))
             });
             if readable {
-                self.notify(e.conn, e.kind, &e.path);
+                self.notify(e.conn, e.kind, &e.path, zxid);
             } else {
                 self.stats.events_withheld += 1;
             }
@@ -1675,6 +1677,11 @@ impl Server {
             Request::Exists { path, watch } => {
                 if path.contains('\0') {
                     Err(ErrorCode::BadArguments)
+                } else if tree.get(&path).is_some_and(|n| !can(n, perm::READ)) {
+                    // ZooKeeper 3.9.2 / 3.8.4 (ZOOKEEPER-2590): exists() on a
+                    // node needs READ, checked before any watch is set;
+                    // 3.8.0 answered the Stat.
+                    Err(ErrorCode::NoAuth)
                 } else {
                     if watch {
                         self.watches.add(Kind::Data, &path, conn);
@@ -1877,7 +1884,7 @@ impl Server {
             }
         }
         for (kind, path) in fired {
-            self.notify(conn, kind, &path);
+            self.notify(conn, kind, &path, -1);
         }
     }
 

@@ -1469,3 +1469,60 @@ fn cons_shows_each_connections_last_operation() {
 }
 
 mod watch_acl;
+
+/// ZooKeeper 3.9.2 (ZOOKEEPER-2590): exists() on a node the caller cannot
+/// read answers NOAUTH and sets no watch; on a missing node it still sets
+/// one (NONODE).
+#[test]
+fn exists_needs_read_on_an_existing_node() {
+    use crate::proto::records::Id;
+    let mut w = World::new();
+    let mut owner = w.connect();
+    let mut other = w.connect();
+    let private = Acl {
+        perms: 31,
+        id: Id {
+            scheme: "digest".into(),
+            id: crate::server::digest_id(b"bob:pw"),
+        },
+    };
+    assert_eq!(
+        w.call(&mut owner, op::CREATE, &create_with_acl("/p", &[private]))
+            .err,
+        0
+    );
+    assert_eq!(
+        w.call(&mut other, op::EXISTS, &path_watch("/p", true)).err,
+        -102
+    );
+    let mut cw = Writer::new();
+    cw.string("/p").int(2);
+    assert_eq!(
+        w.call(&mut other, op::CHECK_WATCHES, &cw.finish()).err,
+        -121,
+        "no watch set"
+    );
+    assert_eq!(
+        w.call(&mut other, op::EXISTS, &path_watch("/q", true)).err,
+        NONODE
+    );
+    assert_eq!(w.create(&mut owner, "/q", b"", 0).err, 0);
+    assert_eq!(w.events(&other), vec![(1, "/q".to_string())]);
+}
+
+/// ZooKeeper 3.9: a notification's header carries the zxid of the
+/// transaction that fired it (3.8.0 sends -1).
+#[test]
+fn notifications_carry_the_firing_zxid() {
+    let mut w = World::new();
+    let mut a = w.connect();
+    let mut b = w.connect();
+    w.create(&mut a, "/n", b"", 0);
+    assert_eq!(w.call(&mut b, op::GET_DATA, &path_watch("/n", true)).err, 0);
+    let set = w.call(&mut a, op::SET_DATA, &set_body("/n", b"x", -1));
+    let f = w.frame(b.conn).expect("a notification");
+    let mut r = Reader::new(&f);
+    assert_eq!(r.int("xid").unwrap(), -1);
+    assert_eq!(r.long("zxid").unwrap(), set.zxid);
+    assert_eq!(r.int("err").unwrap(), 0);
+}

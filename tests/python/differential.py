@@ -63,6 +63,9 @@ KNOWN = {
     # 3.9 (ZOOKEEPER-4466) keeps a persistent and a persistent-recursive watch
     # on the same path side by side; in 3.8.0 the second replaces the first.
     "b events 2",
+    # ZOOKEEPER-2590 (3.9.2, 3.8.4): exists() on a node needs READ; 3.8.0
+    # answers the Stat.
+    "b exists noauth",
 }
 
 def session_pair(port):

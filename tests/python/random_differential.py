@@ -158,6 +158,8 @@ class Session:
         self.alive = not self.conn.dead
         # path -> set of kinds: 'data', 'exist', 'child', 'persistent', 'recursive'
         self.watches = {}
+        # digest users this connection authenticated as (gone with it)
+        self.users = set()
 
     def seen(self, hdr):
         if isinstance(hdr, tuple):
@@ -330,8 +332,10 @@ class Run:
         elif k < 77:
             user = self.rng.choice(list(USERS))
             scheme = self.rng.choice(['digest'] * 9 + ['bogus'])
-            self.call(s, i, ('addAuth', scheme, user), 100,
-                      struct.pack('>i', 0) + st(scheme) + buf(USERS[user].encode()), xid=-4)
+            hdr = self.call(s, i, ('addAuth', scheme, user), 100,
+                            struct.pack('>i', 0) + st(scheme) + buf(USERS[user].encode()), xid=-4)
+            if scheme == 'digest' and isinstance(hdr, tuple) and hdr[2] == 0:
+                s.users.add(user)
         elif k < 79:
             self.call(s, i, ('whoAmI',), 107)
         elif k < 84:
@@ -372,30 +376,35 @@ class Run:
             watch = False      # ZOOKEEPER-4466: 3.8.0 would replace the persistent watch
             body = pw(path, False)
             desc = desc[:-1] + (False,)
-        hdr = s.conn.call(op, body)
-        (h, evs) = hdr
+        masked = self.known and op == 3 and self.no_read(s, path)
+        if masked and watch:
+            # ZOOKEEPER-2590: 3.8.0 would set the watch, 3.9 refuses first.
+            watch = False
+            body = pw(path, False)
+            desc = desc[:-1] + (False,)
+        h, evs = s.conn.call(op, body)
         s.seen(h)
         s.fired(evs)
-        if (self.known and op == 3 and isinstance(h, tuple) and h[2] == -102):
-            # ZOOKEEPER-2590 (3.9.2): exists() needs READ; 3.8.0 answers the
-            # Stat. Both answers are recorded as one.
-            h = 'EXISTS-NOAUTH-OR-STAT'
-        elif self.known and op == 3 and isinstance(h, tuple) and h[2] == 0 and self.no_read(s, path):
-            h = 'EXISTS-NOAUTH-OR-STAT'
+        if masked and isinstance(h, tuple) and h[2] in (0, -102):
+            # exists() without READ: NOAUTH in 3.9.2, the Stat in 3.8.0.
+            h = 'EXISTS-WITHOUT-READ'
         if watch and isinstance(h, tuple):
             if h[2] == 0:
                 s.add_watch(path, kind)
             elif op == 3 and h[2] == -101:
                 s.add_watch(path, 'exist')
-            elif h == 'EXISTS-NOAUTH-OR-STAT':
-                pass
         self.record((i,) + desc, (h, evs))
 
     def no_read(self, s, path):
-        """Whether the node's ACL denies READ to session `s` (asks with
-        getACL on a separate read: the answer only decides masking)."""
+        """Whether session `s` lacks READ on the node at `path` (False when
+        there is no such node). Asked with getACL, which reads nothing the
+        transcript holds; judged from the ids the client model holds."""
         hdr, _ = s.conn.call(6, st(path))
-        if not isinstance(hdr, tuple) or hdr[2] != 0:
+        if not isinstance(hdr, tuple):
+            return False
+        if hdr[2] == -102:
+            return True        # neither READ nor ADMIN
+        if hdr[2] != 0:
             return False
         raw = bytes.fromhex(hdr[3])
         n = struct.unpack('>i', raw[:4])[0]
@@ -409,10 +418,14 @@ class Run:
             l2 = struct.unpack('>i', raw[off:off + 4])[0]
             ident = raw[off + 4:off + 4 + l2].decode()
             off += 4 + l2
-            if perms & 1 and (scheme, ident) in (('world', 'anyone'), ('ip', '127.0.0.1')):
+            if not perms & 1:
+                continue
+            if (scheme, ident) == ('world', 'anyone'):
                 return False
-            if perms & 1 and scheme in ('digest', 'ip'):
-                return None  # depends on auth: not masked
+            if scheme == 'ip' and ident in ('127.0.0.1', '127.0.0.0/24'):
+                return False
+            if scheme == 'digest' and ident.split(':')[0] in s.users:
+                return False
         return True
 
     def add_watch(self, s, i, p):
@@ -487,6 +500,7 @@ class Run:
             self.sessions_replace(i)
             return
         s.conn = c
+        s.users = set()
         self.record((i, 'reconnect'), (c.sid == s.sid, c.timeout))
         if not s.watches:
             return
