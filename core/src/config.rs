@@ -37,6 +37,19 @@ pub struct Config {
     /// (`textOnClientPort`, default true). The text port (`textPort`)
     /// serves it either way.
     pub text_on_client_port: bool,
+    /// The most reply bytes one [`crate::Input::Received`] may produce for
+    /// its connection (`pookeeper.outputBurstBytes`, default 1 MiB). Past
+    /// it the server stops decoding that connection's requests and keeps
+    /// the rest of its bytes, until the runtime feeds it again (an empty
+    /// `Received` continues; see [`crate::Server::has_pending_input`]). With
+    /// the runtime's high-water mark this bounds what one client that never
+    /// reads can make the server hold, whatever its requests ask for.
+    pub output_burst: usize,
+    /// The largest reply a multiRead may build (`pookeeper.maxReplyBytes`,
+    /// default 16 MiB, over 16 times the largest znode); past it the
+    /// request fails with MARSHALLINGERROR and a log line. ZooKeeper has no
+    /// such bound; its clients refuse frames above their own jute.maxbuffer.
+    pub max_reply: usize,
     /// Four-letter words that are answered (`4lw.commands.whitelist`).
     /// Default `["srvr"]`, as ZooKeeper; `"*"` allows all.
     pub four_letter_words: Vec<String>,
@@ -102,6 +115,8 @@ impl Default for Config {
             secret: *b"pookeeper test secret; not used!",
             text_max_line: 8192,
             text_on_client_port: true,
+            output_burst: 1 << 20,
+            max_reply: 16 << 20,
             four_letter_words: vec!["srvr".to_string()],
             super_digest: None,
             extended_types: false,

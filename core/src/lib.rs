@@ -215,6 +215,16 @@ pub enum LogEvent {
         /// The session id.
         session: i64,
     },
+    /// A multiRead would have built a reply over `Config::max_reply`; it
+    /// was refused with MARSHALLINGERROR.
+    ReplyTooLarge {
+        /// The session that asked.
+        session: i64,
+        /// Bytes built when the limit was passed.
+        bytes: usize,
+        /// The limit.
+        max: usize,
+    },
     /// More events came than the queue holds between two drains; this many
     /// were left out.
     Dropped {
@@ -241,6 +251,15 @@ impl std::fmt::Display for LogEvent {
                 "Expiring session 0x{session:x}, timeout of {timeout_ms}ms exceeded"
             ),
             Self::SessionClosed { session } => write!(f, "Closed session 0x{session:x}"),
+            Self::ReplyTooLarge {
+                session,
+                bytes,
+                max,
+            } => write!(
+                f,
+                "multiRead of session 0x{session:x} refused: reply past {bytes} bytes, \
+                 over pookeeper.maxReplyBytes={max}"
+            ),
             Self::Dropped { count } => write!(f, "{count} log events dropped (queue full)"),
         }
     }

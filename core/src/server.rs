@@ -294,6 +294,10 @@ pub struct Server {
     /// `MAX_LOG_EVENTS`; `log_dropped` counts what did not fit.
     log_events: VecDeque<crate::LogEvent>,
     log_dropped: u64,
+    /// The connection whose bytes are being handled, and the reply bytes
+    /// emitted for it so far (see `Config::output_burst`).
+    feeding: Option<ConnId>,
+    fed_bytes: usize,
     /// Bytes the text protocol's newline search has looked at (tests check
     /// that it stays linear in the input).
     #[cfg(test)]
@@ -366,6 +370,8 @@ impl Server {
             snap: None,
             log_events: VecDeque::new(),
             log_dropped: 0,
+            feeding: None,
+            fed_bytes: 0,
             #[cfg(test)]
             text_bytes_scanned: 0,
         })
@@ -641,6 +647,28 @@ impl Server {
         }
     }
 
+    /// Whether `conn` has received requests that are not handled yet,
+    /// because one input produced `Config::output_burst` bytes of replies.
+    /// Once the runtime has room for more replies for it, it feeds
+    /// `Input::Received` with no bytes to continue. Never true for a
+    /// connection that is closing or unknown.
+    pub fn has_pending_input(&self, conn: ConnId) -> bool {
+        let Some(c) = self.conns.get(&conn) else {
+            return false;
+        };
+        if c.closing || c.inbuf.len() < 4 {
+            return false;
+        }
+        match c.dialect {
+            Dialect::Text => c.inbuf.len() > c.scanned,
+            Dialect::Unknown => true,
+            Dialect::Binary => {
+                let len = i32::from_be_bytes([c.inbuf[0], c.inbuf[1], c.inbuf[2], c.inbuf[3]]);
+                len < 0 || c.inbuf.len() >= 4 + len as usize
+            }
+        }
+    }
+
     /// When to call `handle(now, Input::Tick)` next, if ever.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
@@ -815,6 +843,11 @@ impl Server {
     // ----- outputs -----
 
     fn emit_timed(&mut self, gate: i64, out: Output, started: Option<Started>) {
+        if let Output::Transmit { conn, data } = &out {
+            if self.feeding == Some(*conn) {
+                self.fed_bytes += data.len();
+            }
+        }
         if self.gated.is_empty() && gate <= self.durable_zxid {
             if let Some(t) = started {
                 self.record_latency(t, &out);
@@ -1048,7 +1081,10 @@ impl Server {
             Some(c) if !c.closing => c.inbuf.extend_from_slice(bytes),
             _ => return,
         }
+        self.feeding = Some(conn);
+        self.fed_bytes = 0;
         self.on_frames(conn);
+        self.feeding = None;
         // After a closeSession the requests that came with it were answered
         // (SESSIONEXPIRED); the connection ends after them.
         if self
@@ -1065,6 +1101,11 @@ impl Server {
     fn on_frames(&mut self, conn: ConnId) {
         let max = self.config.max_buffer;
         loop {
+            if self.fed_bytes >= self.config.output_burst {
+                // Enough replies for one input: the rest waits in `inbuf`
+                // until the runtime has sent these (`has_pending_input`).
+                return;
+            }
             let Some(c) = self.conns.get_mut(&conn) else {
                 return;
             };
@@ -1628,7 +1669,11 @@ impl Server {
         let tree = &self.db.tree;
         let denied = |n: &crate::tree::Node| !acl::allowed(tree.acl_of(n), perm::READ, auth);
         let no_auth = ErrorCode::NoAuth.code();
+        let limit = self.config.max_reply;
         for o in ops {
+            if w.len() > limit {
+                break;
+            }
             match o {
                 MultiOp::GetData { path } => match tree.get(path) {
                     Some(n) if denied(n) => {
@@ -1662,6 +1707,20 @@ impl Server {
                 // Write ops were answered above.
                 _ => {}
             }
+        }
+        if w.len() > limit {
+            // One request must not make the server build a reply of any
+            // size (ZooKeeper does: 1 GB from a 16 KB multiRead). No client
+            // with default settings could read it anyway.
+            let bytes = w.len();
+            let session = self.conns.get(&conn).and_then(|c| c.session).unwrap_or(0);
+            self.log(crate::LogEvent::ReplyTooLarge {
+                session,
+                bytes,
+                max: limit,
+            });
+            self.reply(conn, xid, zxid, ErrorCode::MarshallingError);
+            return;
         }
         w.int(-1).boolean(true).int(-1);
         self.send(conn, w.finish_frame());
@@ -2209,6 +2268,9 @@ impl Server {
     fn text_lines(&mut self, conn: ConnId) {
         let max = self.config.text_max_line as usize;
         loop {
+            if self.fed_bytes >= self.config.output_burst {
+                return;
+            }
             let Some(c) = self.conns.get_mut(&conn) else {
                 return;
             };

@@ -1526,3 +1526,38 @@ fn notifications_carry_the_firing_zxid() {
     assert_eq!(r.long("zxid").unwrap(), set.zxid);
     assert_eq!(r.int("err").unwrap(), 0);
 }
+
+/// A multiRead whose reply would pass `max_reply` fails with
+/// MARSHALLINGERROR and a log line instead of building it (ZooKeeper builds
+/// a reply of any size: 1 GB from a 16 KB request).
+#[test]
+fn multi_read_replies_are_bounded() {
+    let mut w = World::with(Config {
+        max_reply: 8192,
+        ..Config::default()
+    });
+    let mut c = w.connect();
+    assert_eq!(w.create(&mut c, "/k", &[1u8; 1000], 0).err, 0);
+    let multi = |n: usize| {
+        let mut x = Writer::new();
+        for _ in 0..n {
+            x.int(op::GET_DATA)
+                .boolean(false)
+                .int(-1)
+                .string("/k")
+                .boolean(false);
+        }
+        x.int(-1).boolean(true).int(-1);
+        x.finish().to_vec()
+    };
+    let ok = w.call(&mut c, op::MULTI_READ, &multi(4));
+    assert_eq!(ok.err, 0);
+    while w.server.poll_log().is_some() {}
+    let big = w.call(&mut c, op::MULTI_READ, &multi(100));
+    assert_eq!(big.err, -5, "reply of {} bytes", big.body.len());
+    assert!(big.body.is_empty());
+    let line = w.server.poll_log().expect("logged").to_string();
+    assert!(line.contains("pookeeper.maxReplyBytes=8192"), "{line}");
+    // The connection goes on.
+    assert_eq!(w.call(&mut c, op::MULTI_READ, &multi(1)).err, 0);
+}

@@ -10,7 +10,7 @@
 //! is a small change.
 #![forbid(unsafe_code)]
 
-use async_std::channel::{bounded, unbounded, Receiver, Sender, TrySendError};
+use async_std::channel::{unbounded, Receiver, Sender};
 use async_std::net::{TcpListener, TcpStream};
 use async_std::prelude::*;
 use async_std::task;
@@ -19,12 +19,20 @@ use pookeeper_common::cli::{self, Command};
 use pookeeper_common::driver::{Action, Driver};
 use pookeeper_common::{debug, info, warn, Settings};
 use pookeeper_core::{CloseReason, ConnId, Input};
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Frames queued for one connection before it counts as not reading.
-const QUEUE: usize = 4096;
+/// Stop reading from a connection whose unsent replies exceed this...
+const HIGH_WATER: usize = 4 << 20;
+/// ...and resume below this.
+const LOW_WATER: usize = 1 << 20;
+/// Unsent bytes past which a connection counts as not reading and is
+/// closed (the core stops producing replies for it well before).
+const HARD_LIMIT: usize = 64 << 20;
 
 fn main() {
     pookeeper_common::log::init_from_env();
@@ -71,6 +79,8 @@ fn main() {
 enum Event {
     Accepted(TcpStream, SocketAddr, bool),
     Data(ConnId, Vec<u8>),
+    /// The connection's writer got its queue below the low-water mark.
+    Drained(ConnId),
     Closed(ConnId),
     Stop,
 }
@@ -84,6 +94,46 @@ enum Out {
 struct Conn {
     peer: SocketAddr,
     tx: Sender<Out>,
+    /// Bytes handed to the writer and not yet written (the writer
+    /// subtracts; the reader waits while it is over the high-water mark).
+    queued: Arc<AtomicUsize>,
+}
+
+/// Feeds the core the requests it kept (see
+/// `Server::has_pending_input`) while the connection's queue has room.
+fn pump(
+    driver: &mut Driver,
+    conns: &BTreeMap<ConnId, Conn>,
+    now: Instant,
+    id: ConnId,
+    sink: &mut impl FnMut(Action),
+    pending: &RefCell<Vec<Action>>,
+) {
+    let unsent = || -> usize {
+        pending
+            .borrow()
+            .iter()
+            .map(|a| match a {
+                Action::Send(c, d) if *c == id => d.len(),
+                _ => 0,
+            })
+            .sum()
+    };
+    let Some(c) = conns.get(&id) else {
+        return;
+    };
+    while driver.server.has_pending_input(id)
+        && c.queued.load(Ordering::Acquire) + unsent() <= HIGH_WATER
+    {
+        driver.handle(
+            now,
+            Input::Received {
+                conn: id,
+                bytes: &[],
+            },
+            sink,
+        );
+    }
 }
 
 async fn bind(host: &str, port: u16) -> std::io::Result<TcpListener> {
@@ -140,9 +190,9 @@ async fn run(settings: Settings) -> std::io::Result<()> {
             None => Some(inbox.recv().await),
         };
         let now = Instant::now();
-        let mut pending = Vec::new();
+        let pending = RefCell::new(Vec::new());
         {
-            let mut sink = |a: Action| pending.push(a);
+            let mut sink = |a: Action| pending.borrow_mut().push(a);
             match event {
                 Some(Ok(Event::Accepted(stream, peer, text))) => {
                     let id = if text {
@@ -150,21 +200,35 @@ async fn run(settings: Settings) -> std::io::Result<()> {
                     } else {
                         driver.server.accept(now, Some(peer))
                     };
-                    let (tx, rx) = bounded(QUEUE);
-                    conns.insert(id, Conn { peer, tx });
-                    task::spawn(reader(id, stream.clone(), events.clone()));
-                    task::spawn(writer(stream, rx));
+                    let (tx, rx) = unbounded();
+                    let queued = Arc::new(AtomicUsize::new(0));
+                    conns.insert(
+                        id,
+                        Conn {
+                            peer,
+                            tx,
+                            queued: queued.clone(),
+                        },
+                    );
+                    task::spawn(reader(id, stream.clone(), events.clone(), queued.clone()));
+                    task::spawn(writer(id, stream, rx, events.clone(), queued));
                     debug!("accepted connection {} from {peer}", id.0);
                     driver.drain(&mut sink);
                 }
-                Some(Ok(Event::Data(id, bytes))) => driver.handle(
-                    now,
-                    Input::Received {
-                        conn: id,
-                        bytes: &bytes,
-                    },
-                    &mut sink,
-                ),
+                Some(Ok(Event::Data(id, bytes))) => {
+                    driver.handle(
+                        now,
+                        Input::Received {
+                            conn: id,
+                            bytes: &bytes,
+                        },
+                        &mut sink,
+                    );
+                    pump(&mut driver, &conns, now, id, &mut sink, &pending);
+                }
+                Some(Ok(Event::Drained(id))) => {
+                    pump(&mut driver, &conns, now, id, &mut sink, &pending)
+                }
                 Some(Ok(Event::Closed(id))) => {
                     if let Some(c) = conns.remove(&id) {
                         debug!("connection {} from {} closed by peer", id.0, c.peer);
@@ -189,14 +253,18 @@ async fn run(settings: Settings) -> std::io::Result<()> {
             // commit (one fdatasync) covers it: group commit.
             while let Ok(ev) = inbox.try_recv() {
                 match ev {
-                    Event::Data(id, bytes) => driver.handle(
-                        now,
-                        Input::Received {
-                            conn: id,
-                            bytes: &bytes,
-                        },
-                        &mut sink,
-                    ),
+                    Event::Data(id, bytes) => {
+                        driver.handle(
+                            now,
+                            Input::Received {
+                                conn: id,
+                                bytes: &bytes,
+                            },
+                            &mut sink,
+                        );
+                        pump(&mut driver, &conns, now, id, &mut sink, &pending);
+                    }
+                    Event::Drained(id) => pump(&mut driver, &conns, now, id, &mut sink, &pending),
                     other => {
                         // Rare: re-queue and handle next turn.
                         let _ = events.try_send(other);
@@ -210,7 +278,7 @@ async fn run(settings: Settings) -> std::io::Result<()> {
                 std::process::exit(1);
             }
         }
-        for a in pending {
+        for a in pending.into_inner() {
             act(&mut conns, &mut driver, now, a);
         }
         if now.duration_since(fds_checked) >= Duration::from_secs(1) {
@@ -225,7 +293,13 @@ fn act(conns: &mut BTreeMap<ConnId, Conn>, driver: &mut Driver, now: Instant, a:
     match a {
         Action::Send(id, data) => {
             let full = match conns.get(&id) {
-                Some(c) => matches!(c.tx.try_send(Out::Data(data)), Err(TrySendError::Full(_))),
+                Some(c) => {
+                    // Counted before the writer can see (and subtract) it.
+                    let n = data.len();
+                    let total = c.queued.fetch_add(n, Ordering::AcqRel) + n;
+                    let _ = c.tx.try_send(Out::Data(data));
+                    total > HARD_LIMIT
+                }
                 None => false,
             };
             if full {
@@ -279,9 +353,21 @@ async fn accept_loop(listener: TcpListener, text: bool, events: Sender<Event>) {
     }
 }
 
-async fn reader(id: ConnId, mut stream: TcpStream, events: Sender<Event>) {
+async fn reader(
+    id: ConnId,
+    mut stream: TcpStream,
+    events: Sender<Event>,
+    queued: Arc<AtomicUsize>,
+) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
+        // Backpressure: a client that does not read its replies is not read
+        // from either, until its queue is below the low-water mark.
+        if queued.load(Ordering::Acquire) > HIGH_WATER {
+            while queued.load(Ordering::Acquire) > LOW_WATER {
+                task::sleep(Duration::from_millis(2)).await;
+            }
+        }
         match stream.read(&mut buf).await {
             Ok(0) | Err(_) => {
                 let _ = events.send(Event::Closed(id)).await;
@@ -300,12 +386,24 @@ async fn reader(id: ConnId, mut stream: TcpStream, events: Sender<Event>) {
     }
 }
 
-async fn writer(mut stream: TcpStream, rx: Receiver<Out>) {
+async fn writer(
+    id: ConnId,
+    mut stream: TcpStream,
+    rx: Receiver<Out>,
+    events: Sender<Event>,
+    queued: Arc<AtomicUsize>,
+) {
     while let Ok(out) = rx.recv().await {
         match out {
             Out::Data(b) => {
                 if stream.write_all(&b).await.is_err() {
                     break;
+                }
+                let before = queued.fetch_sub(b.len(), Ordering::AcqRel);
+                if before >= LOW_WATER && before - b.len() < LOW_WATER {
+                    // The server task may hold requests of this connection
+                    // back until its replies are sent.
+                    let _ = events.send(Event::Drained(id)).await;
                 }
             }
             Out::Close => break,

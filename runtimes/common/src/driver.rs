@@ -53,6 +53,25 @@ impl Driver {
         }
     }
 
+    /// Continues with requests the core left undecoded (see
+    /// [`Server::has_pending_input`]) while `room` says the connection's
+    /// send queue has space; returns whether some are still waiting.
+    pub fn pump(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        room: &mut impl FnMut() -> bool,
+        sink: &mut impl FnMut(Action),
+    ) -> bool {
+        while self.server.has_pending_input(conn) {
+            if !room() {
+                return true;
+            }
+            self.handle(now, Input::Received { conn, bytes: &[] }, sink);
+        }
+        false
+    }
+
     /// Feeds one input and drains.
     pub fn handle(&mut self, now: Instant, input: Input<'_>, sink: &mut impl FnMut(Action)) {
         self.server.handle(now, input);
@@ -73,7 +92,10 @@ impl Driver {
     /// must stop, since it cannot acknowledge writes any more.
     pub fn commit(&mut self, now: Instant, sink: &mut impl FnMut(Action)) -> io::Result<()> {
         while let Some(zxid) = self.log.flush()? {
-            self.handle(now, Input::Durable { zxid }, sink);
+            // The time after the write and sync: what the replies it
+            // releases waited for is part of their latency.
+            let done = Instant::now().max(now);
+            self.handle(done, Input::Durable { zxid }, sink);
         }
         let forced = self.server.take_snapshot_request();
         if let Err(e) = self.log.snapshot_work(&mut self.server, forced) {

@@ -172,6 +172,10 @@ impl Settings {
                 }
             }
             "serverId" | "myid" => self.core.server_id = num(key, value, at)?,
+            "pookeeper.maxReplyBytes" => self.core.max_reply = num(key, value, at)?,
+            "pookeeper.outputBurstBytes" => {
+                self.core.output_burst = num::<usize>(key, value, at)?.max(1)
+            }
             "textMaxLineLength" => self.core.text_max_line = num(key, value, at)?,
             "textOnClientPort" => self.core.text_on_client_port = flag(key, value, at)?,
             "standaloneEnabled" => self.standalone_enabled = flag(key, value, at)?,

@@ -334,6 +334,11 @@ impl Runtime {
     /// event also reported the peer gone (`to_end`: read up to the EOF).
     fn read(&mut self, id: ConnId, now: Instant, to_end: bool) {
         loop {
+            // Requests the core kept (one input may produce only so many
+            // replies) come first, while the send queue has room: the
+            // high-water mark is checked between requests, not after a
+            // whole read burst.
+            self.pump(id, now);
             let Some(c) = self.conns.get_mut(&id) else {
                 return;
             };
@@ -353,6 +358,7 @@ impl Runtime {
                         .handle(now, Input::Received { conn: id, bytes });
                     self.drain(now);
                     if n < self.buf.len() && !to_end {
+                        self.pump(id, now);
                         return;
                     }
                 }
@@ -364,6 +370,31 @@ impl Runtime {
                     return;
                 }
             }
+        }
+    }
+
+    /// Feeds the core's kept requests while the send queue has room
+    /// (pausing the connection once it has none).
+    fn pump(&mut self, id: ConnId, now: Instant) {
+        loop {
+            let Some(c) = self.conns.get_mut(&id) else {
+                return;
+            };
+            if c.closing.is_some() || !self.driver.server.has_pending_input(id) {
+                return;
+            }
+            if c.queued > HIGH_WATER {
+                c.paused = true;
+                return;
+            }
+            self.driver.server.handle(
+                now,
+                Input::Received {
+                    conn: id,
+                    bytes: &[],
+                },
+            );
+            self.drain(now);
         }
     }
 
