@@ -26,6 +26,14 @@
 //!     (group commit): nothing that depends on an entry leaves the server before
 //!     its durability is reported. A purely in-memory server reports
 //!     durability right after draining.
+//! * One `Received` produces at most [`Config::output_burst`] bytes of
+//!   replies for its connection; requests past that stay buffered in the
+//!   core ([`Server::has_pending_input`] says so). Feed
+//!   `Input::Received` with no bytes to continue, once that connection's
+//!   send queue has room: this is how a client that sends requests but never
+//!   reads its replies is held to a bounded amount of memory.
+//! * Drain [`Server::poll_log`] too, for lines the server's log should
+//!   have (sessions established, expired, closed).
 //! * Then read [`Server::poll_timeout`] and call `handle(now, Input::Tick)`
 //!   once that instant has passed. Ticking early or spuriously is harmless.
 //!

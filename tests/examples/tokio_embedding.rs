@@ -48,6 +48,7 @@ async fn main() -> std::io::Result<()> {
             None => inbox.recv().await,
         };
         let now = Instant::now();
+        let mut fed = None;
         match event {
             Some(Event::Accepted(stream, peer)) => {
                 let id = server.accept(now, Some(peer));
@@ -78,13 +79,16 @@ async fn main() -> std::io::Result<()> {
                     let _ = wr.shutdown().await;
                 });
             }
-            Some(Event::Data(id, bytes)) => server.handle(
-                now,
-                Input::Received {
-                    conn: id,
-                    bytes: &bytes,
-                },
-            ),
+            Some(Event::Data(id, bytes)) => {
+                fed = Some(id);
+                server.handle(
+                    now,
+                    Input::Received {
+                        conn: id,
+                        bytes: &bytes,
+                    },
+                )
+            }
             Some(Event::Closed(id)) => {
                 writers.remove(&id);
                 server.handle(now, Input::PeerClosed { conn: id });
@@ -112,7 +116,19 @@ async fn main() -> std::io::Result<()> {
             }
             match durable {
                 Some(zxid) => server.handle(now, Input::Durable { zxid }),
-                None => break,
+                // One input yields a bounded amount of replies; requests
+                // past that wait in the core until fed an empty input (a
+                // runtime with backpressure does so once its queue drains).
+                None => match fed {
+                    Some(id) if server.has_pending_input(id) => server.handle(
+                        now,
+                        Input::Received {
+                            conn: id,
+                            bytes: &[],
+                        },
+                    ),
+                    _ => break,
+                },
             }
         }
     }
