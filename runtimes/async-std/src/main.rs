@@ -37,40 +37,23 @@ const HARD_LIMIT: usize = 64 << 20;
 fn main() {
     pookeeper_common::log::init_from_env();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match cli::parse("pookeeper-async", &args) {
-        Ok(Command::Print(text)) => print!("{text}"),
-        Ok(Command::Inspect(settings)) => match pookeeper_common::datadir::describe(&settings) {
-            Ok(text) => print!("{text}"),
-            Err(e) => {
-                eprintln!("pookeeper-async: {e}");
-                std::process::exit(1);
-            }
-        },
-        Ok(Command::Repair {
-            settings,
-            truncate_at,
-        }) => match pookeeper_common::datadir::repair(&settings, truncate_at) {
-            Ok(r) => {
-                print!("{}", r.text);
-                std::process::exit(if r.startable { 0 } else { 1 });
-            }
-            Err(e) => {
-                eprintln!("pookeeper-async: {e}");
-                std::process::exit(1);
-            }
-        },
-        Ok(Command::Run { settings, ignored }) => {
-            for key in ignored {
-                warn!("ignoring unsupported configuration key {key}");
-            }
-            if let Err(e) = task::block_on(run(*settings)) {
-                eprintln!("pookeeper-async: {e}");
-                std::process::exit(1);
-            }
-        }
+    let cmd = match cli::parse("pookeeper-async", &args) {
+        Ok(cmd) => cmd,
         Err(e) => {
             eprintln!("pookeeper-async: {e}");
             std::process::exit(2);
+        }
+    };
+    if let Some(code) = cli::run_tool("pookeeper-async", &cmd) {
+        std::process::exit(code);
+    }
+    if let Command::Run { settings, ignored } = cmd {
+        for key in ignored {
+            warn!("ignoring unsupported configuration key {key}");
+        }
+        if let Err(e) = task::block_on(run(*settings)) {
+            eprintln!("pookeeper-async: {e}");
+            std::process::exit(1);
         }
     }
 }
@@ -97,6 +80,21 @@ struct Conn {
     /// Bytes handed to the writer and not yet written (the writer
     /// subtracts; the reader waits while it is over the high-water mark).
     queued: Arc<AtomicUsize>,
+}
+
+/// Feeds received bytes, then what the core kept of them while there is
+/// room.
+fn feed(
+    driver: &mut Driver,
+    conns: &BTreeMap<ConnId, Conn>,
+    now: Instant,
+    id: ConnId,
+    bytes: &[u8],
+    sink: &mut impl FnMut(Action),
+    pending: &RefCell<Vec<Action>>,
+) {
+    driver.handle(now, Input::Received { conn: id, bytes }, sink);
+    pump(driver, conns, now, id, sink, pending);
 }
 
 /// Feeds the core the requests it kept (see
@@ -216,15 +214,7 @@ async fn run(settings: Settings) -> std::io::Result<()> {
                     driver.drain(&mut sink);
                 }
                 Some(Ok(Event::Data(id, bytes))) => {
-                    driver.handle(
-                        now,
-                        Input::Received {
-                            conn: id,
-                            bytes: &bytes,
-                        },
-                        &mut sink,
-                    );
-                    pump(&mut driver, &conns, now, id, &mut sink, &pending);
+                    feed(&mut driver, &conns, now, id, &bytes, &mut sink, &pending)
                 }
                 Some(Ok(Event::Drained(id))) => {
                     pump(&mut driver, &conns, now, id, &mut sink, &pending)
@@ -254,15 +244,7 @@ async fn run(settings: Settings) -> std::io::Result<()> {
             while let Ok(ev) = inbox.try_recv() {
                 match ev {
                     Event::Data(id, bytes) => {
-                        driver.handle(
-                            now,
-                            Input::Received {
-                                conn: id,
-                                bytes: &bytes,
-                            },
-                            &mut sink,
-                        );
-                        pump(&mut driver, &conns, now, id, &mut sink, &pending);
+                        feed(&mut driver, &conns, now, id, &bytes, &mut sink, &pending)
                     }
                     Event::Drained(id) => pump(&mut driver, &conns, now, id, &mut sink, &pending),
                     other => {

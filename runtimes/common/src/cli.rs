@@ -29,6 +29,39 @@ pub enum Command {
     },
 }
 
+/// Carries out the commands that start no server (`--help`, `inspect`,
+/// `repair`), printing their output; returns the process exit code, or
+/// `None` for `Run`, which is the runtime's to do.
+pub fn run_tool(bin: &str, cmd: &Command) -> Option<i32> {
+    let done = |r: std::io::Result<(String, i32)>| match r {
+        Ok((text, code)) => {
+            print!("{text}");
+            code
+        }
+        Err(e) => {
+            eprintln!("{bin}: {e}");
+            1
+        }
+    };
+    match cmd {
+        Command::Print(text) => {
+            print!("{text}");
+            Some(0)
+        }
+        Command::Inspect(settings) => {
+            Some(done(crate::datadir::describe(settings).map(|t| (t, 0))))
+        }
+        Command::Repair {
+            settings,
+            truncate_at,
+        } => Some(done(
+            crate::datadir::repair(settings, truncate_at.clone())
+                .map(|r| (r.text, if r.startable { 0 } else { 1 })),
+        )),
+        Command::Run { .. } => None,
+    }
+}
+
 /// The usage text.
 pub fn usage(bin: &str) -> String {
     format!(
