@@ -1561,3 +1561,42 @@ fn multi_read_replies_are_bounded() {
     // The connection goes on.
     assert_eq!(w.call(&mut c, op::MULTI_READ, &multi(1)).err, 0);
 }
+
+/// Watches live and die with their connection, as in ZooKeeper: AUTHFAILED,
+/// an unknown opcode and an oversized or negative frame close the
+/// connection and take its watches; a truncated request body answers
+/// MARSHALLINGERROR and keeps both.
+#[test]
+fn watches_go_with_the_connection_that_closes() {
+    let mut w = World::new();
+    let mut owner = w.connect();
+    w.create(&mut owner, "/w", b"", 0);
+    let watch = |w: &mut World, c: &mut Client| {
+        assert_eq!(w.call(c, op::GET_DATA, &path_watch("/w", true)).err, 0);
+    };
+    // A truncated body: MARSHALLINGERROR, the connection and watch stay.
+    let mut keep = w.connect();
+    watch(&mut w, &mut keep);
+    let before = w.server.watch_count();
+    assert_eq!(w.call(&mut keep, op::GET_DATA, &[0, 0, 0, 9, b'/']).err, -5);
+    assert!(!w.closed.iter().any(|c| c.0 == keep.conn));
+    assert_eq!(w.server.watch_count(), before);
+    // Each of these closes its connection, and its watch goes with it.
+    let closers: [&dyn Fn(&mut World, &Client); 4] = [
+        &|w, c| w.send_frame(c, -4, op::AUTH, &auth_body("kerberos", b"x")),
+        &|w, c| w.send_frame(c, 7, 99, &[]),
+        &|w, c| w.send_raw(c.conn, &0x7fff_ffffu32.to_be_bytes()),
+        &|w, c| w.send_raw(c.conn, &(-5i32).to_be_bytes()),
+    ];
+    for (i, close) in closers.iter().enumerate() {
+        let mut c = w.connect();
+        watch(&mut w, &mut c);
+        let with = w.server.watch_count();
+        close(&mut w, &c);
+        assert!(w.closed.iter().any(|x| x.0 == c.conn), "case {i} closes");
+        assert_eq!(w.server.watch_count(), with - 1, "case {i} takes its watch");
+    }
+    // The survivor's watch still fires.
+    w.call(&mut owner, op::SET_DATA, &set_body("/w", b"x", -1));
+    assert_eq!(w.events(&keep), vec![(3, "/w".to_string())]);
+}
