@@ -1562,6 +1562,9 @@ fn multi_read_replies_are_bounded() {
     assert_eq!(w.call(&mut c, op::MULTI_READ, &multi(1)).err, 0);
 }
 
+/// A way to make the server close a client's connection.
+type Closer = dyn Fn(&mut World, &Client);
+
 /// Watches live and die with their connection, as in ZooKeeper: AUTHFAILED,
 /// an unknown opcode and an oversized or negative frame close the
 /// connection and take its watches; a truncated request body answers
@@ -1582,7 +1585,7 @@ fn watches_go_with_the_connection_that_closes() {
     assert!(!w.closed.iter().any(|c| c.0 == keep.conn));
     assert_eq!(w.server.watch_count(), before);
     // Each of these closes its connection, and its watch goes with it.
-    let closers: [&dyn Fn(&mut World, &Client); 4] = [
+    let closers: [&Closer; 4] = [
         &|w, c| w.send_frame(c, -4, op::AUTH, &auth_body("kerberos", b"x")),
         &|w, c| w.send_frame(c, 7, 99, &[]),
         &|w, c| w.send_raw(c.conn, &0x7fff_ffffu32.to_be_bytes()),
