@@ -53,25 +53,6 @@ impl Driver {
         }
     }
 
-    /// Continues with requests the core left undecoded (see
-    /// [`Server::has_pending_input`]) while `room` says the connection's
-    /// send queue has space; returns whether some are still waiting.
-    pub fn pump(
-        &mut self,
-        now: Instant,
-        conn: ConnId,
-        room: &mut impl FnMut() -> bool,
-        sink: &mut impl FnMut(Action),
-    ) -> bool {
-        while self.server.has_pending_input(conn) {
-            if !room() {
-                return true;
-            }
-            self.handle(now, Input::Received { conn, bytes: &[] }, sink);
-        }
-        false
-    }
-
     /// Feeds one input and drains.
     pub fn handle(&mut self, now: Instant, input: Input<'_>, sink: &mut impl FnMut(Action)) {
         self.server.handle(now, input);
