@@ -2,6 +2,7 @@
 //! `digest` and `ip` authentication providers).
 
 use crate::proto::records::{Acl, Id};
+use crate::tree::java_string_hash;
 
 /// Permission bits (`ZooDefs.Perms`).
 pub(crate) mod perm {
@@ -193,15 +194,13 @@ impl AuthIds {
 /// `Id.hashCode()` spread as `ConcurrentHashMap.spread` does.
 fn id_spread(id: &Id) -> u32 {
     let h = 37i32
-        .wrapping_mul(37i32.wrapping_mul(17).wrapping_add(java_hash(&id.scheme)))
-        .wrapping_add(java_hash(&id.id)) as u32;
+        .wrapping_mul(
+            37i32
+                .wrapping_mul(17)
+                .wrapping_add(java_string_hash(&id.scheme)),
+        )
+        .wrapping_add(java_string_hash(&id.id)) as u32;
     (h ^ (h >> 16)) & 0x7fff_ffff
-}
-
-/// Java's `String.hashCode` (over UTF-16 code units).
-fn java_hash(s: &str) -> i32 {
-    s.encode_utf16()
-        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
 }
 
 #[cfg(test)]

@@ -45,7 +45,7 @@ pub(crate) use crate::nodemap::Children;
 use crate::nodemap::{NodeId, NodeMap};
 
 /// Java's `String.hashCode` over UTF-16 code units.
-fn java_string_hash(s: &str) -> i32 {
+pub(crate) fn java_string_hash(s: &str) -> i32 {
     s.encode_utf16()
         .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
 }
