@@ -621,6 +621,13 @@ pub struct DiskLog {
     last_durable: i64,
     last_snapshot: i64,
     snap_count: i64,
+    /// Transactions after the last snapshot that start the next one:
+    /// snapCount/2 plus a random part below snapCount/2, drawn again after
+    /// each snapshot (ZooKeeper's `SyncRequestProcessor` does the same, so
+    /// the members of an ensemble do not all snapshot at once).
+    snap_threshold: i64,
+    /// State of the generator for `snap_threshold`.
+    snap_rng: u64,
     /// `autopurge.snapRetainCount` when `autopurge.purgeInterval` > 0.
     purge_retain: Option<usize>,
     /// The snapshot being written.
@@ -628,6 +635,30 @@ pub struct DiskLog {
     /// An operator asked for a snapshot (`csnp`) that has not started yet:
     /// it waits for the one being written, or for the log to be flushed.
     snap_forced: bool,
+}
+
+/// A seed for the snapshot point: the clock and the process id, enough to
+/// make two servers started together differ.
+fn seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    splitmix64(nanos ^ (u64::from(std::process::id()) << 32))
+}
+
+/// Transactions from one snapshot to the next: `snap_count / 2` plus a
+/// random part below `snap_count / 2` (ZooKeeper's `randRoll`).
+fn snapshot_point(snap_count: i64, rng: &mut u64) -> i64 {
+    *rng = splitmix64(*rng);
+    let half = (snap_count / 2).max(1);
+    half + (*rng % half as u64) as i64
+}
+
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 /// How much of a snapshot is encoded per loop turn.
@@ -855,7 +886,7 @@ impl DiskLog {
         allocated: u64,
         settings: &Settings,
     ) -> Self {
-        Self {
+        let mut log = Self {
             snap_dir: log_dir.clone(),
             log_dir,
             file,
@@ -870,11 +901,15 @@ impl DiskLog {
             last_durable: 0,
             last_snapshot: 0,
             snap_count: settings.snap_count as i64,
+            snap_threshold: settings.snap_count as i64,
+            snap_rng: seed(),
             purge_retain: (settings.purge_interval_hours > 0)
                 .then_some(settings.snap_retain_count.max(3)),
             snap_job: None,
             snap_forced: false,
-        }
+        };
+        log.next_threshold();
+        log
     }
 
     fn roll(&mut self, first_zxid: i64) -> io::Result<()> {
@@ -887,6 +922,11 @@ impl DiskLog {
         self.offset = storage::LOG_HEADER_LEN as u64;
         self.allocated = PREALLOC;
         Ok(())
+    }
+
+    /// Draws the point of the next snapshot: in `[snapCount/2, snapCount)`.
+    fn next_threshold(&mut self) {
+        self.snap_threshold = snapshot_point(self.snap_count, &mut self.snap_rng);
     }
 
     /// Whether appended records wait for `flush`.
@@ -905,9 +945,10 @@ impl DiskLog {
     pub fn snapshot_work(&mut self, server: &mut Server, forced: bool) -> io::Result<()> {
         self.snap_forced |= forced;
         let Some(job) = self.snap_job.as_mut() else {
-            let due = self.last_durable - self.last_snapshot >= self.snap_count;
+            let due = self.last_durable - self.last_snapshot >= self.snap_threshold;
             if (due || self.snap_forced) && self.buf.is_empty() && self.pending.is_none() {
                 self.snap_forced = false;
+                self.next_threshold();
                 let zxid = server.begin_snapshot();
                 match SnapJob::start(&self.snap_dir, zxid) {
                     Ok(job) => self.snap_job = Some(job),
@@ -1097,6 +1138,36 @@ mod tests {
     /// 1048589 bytes at offset 16 of the log segment …/log.…: No space
     /// left on device (os error 28) (0 bytes free on the file system of
     /// …); stopping, no acknowledged write is lost").
+    #[test]
+    fn snapshot_points_are_spread_over_the_upper_half_of_snap_count() {
+        let mut rng = 7;
+        let points: Vec<i64> = (0..1000)
+            .map(|_| snapshot_point(100_000, &mut rng))
+            .collect();
+        assert!(
+            points.iter().all(|&p| (50_000..100_000).contains(&p)),
+            "{points:?}"
+        );
+        let distinct: std::collections::BTreeSet<_> = points.iter().collect();
+        assert!(
+            distinct.len() > 900,
+            "only {} distinct points",
+            distinct.len()
+        );
+        // The smallest allowed snapCount still gives a point of at least 1.
+        assert_eq!(snapshot_point(2, &mut rng), 1);
+        // Two servers seeded differently choose different points.
+        let (mut a, mut b) = (seed(), seed() ^ 1);
+        assert_ne!(
+            (0..4)
+                .map(|_| snapshot_point(1 << 20, &mut a))
+                .collect::<Vec<_>>(),
+            (0..4)
+                .map(|_| snapshot_point(1 << 20, &mut b))
+                .collect::<Vec<_>>()
+        );
+    }
+
     #[test]
     fn disk_errors_name_the_file_and_the_free_space() {
         let dir = std::env::temp_dir();
