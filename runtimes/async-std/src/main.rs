@@ -120,8 +120,7 @@ fn pump(
     let Some(c) = conns.get(&id) else {
         return;
     };
-    while driver.server.has_pending_input(id)
-        && c.queued.load(Ordering::Acquire) + unsent() <= HIGH_WATER
+    while driver.has_pending_input(id) && c.queued.load(Ordering::Acquire) + unsent() <= HIGH_WATER
     {
         driver.handle(
             now,
@@ -193,11 +192,7 @@ async fn run(settings: Settings) -> std::io::Result<()> {
             let mut sink = |a: Action| pending.borrow_mut().push(a);
             match event {
                 Some(Ok(Event::Accepted(stream, peer, text))) => {
-                    let id = if text {
-                        driver.server.accept_text(now, Some(peer))
-                    } else {
-                        driver.server.accept(now, Some(peer))
-                    };
+                    let id = driver.accept(now, Some(peer), text);
                     let (tx, rx) = unbounded();
                     let queued = Arc::new(AtomicUsize::new(0));
                     conns.insert(

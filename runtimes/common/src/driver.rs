@@ -18,11 +18,11 @@ pub enum Action {
     Close(ConnId, pookeeper_core::CloseReason),
 }
 
-/// A server with its data directory.
+/// A server with its data directory. The core stays inside: runtimes feed
+/// it through these methods, so every runtime turns the loop the same way.
 #[derive(Debug)]
 pub struct Driver {
-    /// The core.
-    pub server: Server,
+    server: Server,
     log: DiskLog,
 }
 
@@ -53,6 +53,39 @@ impl Driver {
         }
     }
 
+    /// Registers a connection (`text`: on the text-only port); drain
+    /// afterwards, since a refused connection is closed at once.
+    pub fn accept(
+        &mut self,
+        now: Instant,
+        peer: Option<std::net::SocketAddr>,
+        text: bool,
+    ) -> ConnId {
+        if text {
+            self.server.accept_text(now, peer)
+        } else {
+            self.server.accept(now, peer)
+        }
+    }
+
+    /// Feeds one input without draining (for runtimes whose sink borrows
+    /// state the driver call cannot hold): call [`Driver::drain`] next.
+    pub fn feed(&mut self, now: Instant, input: Input<'_>) {
+        self.server.handle(now, input);
+    }
+
+    /// Whether the core holds requests of `conn` it has not handled yet (see
+    /// `Server::has_pending_input`): feed an empty `Received` once its send
+    /// queue has room.
+    pub fn has_pending_input(&self, conn: ConnId) -> bool {
+        self.server.has_pending_input(conn)
+    }
+
+    /// Whether the core's deadline has passed (then feed `Input::Tick`).
+    pub fn tick_due(&self, now: Instant) -> bool {
+        self.server.poll_timeout().is_some_and(|t| t <= now)
+    }
+
     /// Feeds one input and drains.
     pub fn handle(&mut self, now: Instant, input: Input<'_>, sink: &mut impl FnMut(Action)) {
         self.server.handle(now, input);
@@ -61,7 +94,7 @@ impl Driver {
 
     /// Ticks the core if its deadline has passed.
     pub fn tick_if_due(&mut self, now: Instant, sink: &mut impl FnMut(Action)) {
-        if self.server.poll_timeout().is_some_and(|t| t <= now) {
+        if self.tick_due(now) {
             self.handle(now, Input::Tick, sink);
         }
     }

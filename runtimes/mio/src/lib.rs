@@ -202,8 +202,8 @@ pub fn run(
             fds_checked = now;
             rt.driver.report_process_facts();
         }
-        if rt.driver.server.poll_timeout().is_some_and(|t| t <= now) {
-            rt.driver.server.handle(now, Input::Tick);
+        if rt.driver.tick_due(now) {
+            rt.driver.feed(now, Input::Tick);
             rt.drain(now);
         }
         // Commit, then write replies; writing may resume reading from a
@@ -291,20 +291,14 @@ impl Runtime {
                 }
             };
             let _ = stream.set_nodelay(true);
-            let id = if text {
-                self.driver.server.accept_text(now, Some(peer))
-            } else {
-                self.driver.server.accept(now, Some(peer))
-            };
+            let id = self.driver.accept(now, Some(peer), text);
             if let Err(e) =
                 self.poll
                     .registry()
                     .register(&mut stream, Token(id.0 as usize), Interest::READABLE)
             {
                 warn!("cannot register connection from {peer}: {e}");
-                self.driver
-                    .server
-                    .handle(now, Input::PeerClosed { conn: id });
+                self.driver.feed(now, Input::PeerClosed { conn: id });
                 self.drain(now);
                 continue;
             }
@@ -353,9 +347,7 @@ impl Runtime {
                 }
                 Ok(n) => {
                     let bytes = &self.buf[..n];
-                    self.driver
-                        .server
-                        .handle(now, Input::Received { conn: id, bytes });
+                    self.driver.feed(now, Input::Received { conn: id, bytes });
                     self.drain(now);
                     if n < self.buf.len() && !to_end {
                         self.pump(id, now);
@@ -380,14 +372,14 @@ impl Runtime {
             let Some(c) = self.conns.get_mut(&id) else {
                 return;
             };
-            if c.closing.is_some() || !self.driver.server.has_pending_input(id) {
+            if c.closing.is_some() || !self.driver.has_pending_input(id) {
                 return;
             }
             if c.queued > HIGH_WATER {
                 c.paused = true;
                 return;
             }
-            self.driver.server.handle(
+            self.driver.feed(
                 now,
                 Input::Received {
                     conn: id,
@@ -402,9 +394,7 @@ impl Runtime {
         if let Some(mut c) = self.conns.remove(&id) {
             let _ = self.poll.registry().deregister(&mut c.stream);
         }
-        self.driver
-            .server
-            .handle(now, Input::PeerClosed { conn: id });
+        self.driver.feed(now, Input::PeerClosed { conn: id });
         self.drain(now);
     }
 
