@@ -127,7 +127,7 @@ pub(crate) fn answer(server: &Server, cmd: &str) -> String {
             let _ = writeln!(o, "Sent: {}", st.packets_sent);
             let _ = writeln!(o, "Connections: {}", server.connection_count());
             let _ = writeln!(o, "Outstanding: {}", server.outstanding());
-            let _ = writeln!(o, "Zxid: {:#x}", server.last_zxid());
+            let _ = writeln!(o, "Zxid: {:#x}", server.committed_zxid());
             let _ = writeln!(o, "Mode: standalone");
             let _ = writeln!(o, "Node count: {}", zookeeper_node_count(server));
         }
@@ -283,7 +283,11 @@ pub(crate) fn answer(server: &Server, cmd: &str) -> String {
         // ClickHouse Keeper's word for "create snapshot": the runtime writes
         // one once the log is durable up to this zxid.
         "csnp" => {
-            let _ = writeln!(o, "Snapshot requested at zxid {:#x}", server.last_zxid());
+            let _ = writeln!(
+                o,
+                "Snapshot requested at zxid {:#x}",
+                server.committed_zxid()
+            );
         }
         "hash" => o.push_str("Digest in log and actual tree is not enabled\n"),
         _ => {

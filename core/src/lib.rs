@@ -117,6 +117,7 @@ mod fourlw;
 pub mod fuzzing;
 mod nodemap;
 mod path;
+mod pipeline;
 mod prep;
 pub mod proto;
 mod quota;

@@ -1,9 +1,11 @@
 //! Turning a write request into a Txn: every check ZooKeeper's
 //! `PrepRequestProcessor` makes, in the same order (so the same error wins),
-//! against the tree plus the changes of earlier ops in the same multi.
+//! against the committed tree plus the changes of writes still in flight
+//! ([`Outstanding`]) plus those of earlier ops in the same multi.
 
 use crate::acl::{self, perm};
 use crate::path;
+use crate::pipeline::{Change, Outstanding};
 use crate::proto::records::{op, Acl, AclList, CreateRequest, Id, MultiOp};
 use crate::tree::DataTree;
 use crate::txn::TxnOp;
@@ -12,24 +14,26 @@ use hashbrown::HashMap;
 
 /// What validation needs to know of a node.
 #[derive(Debug, Clone)]
-struct View {
-    acl: AclList,
-    data_len: i64,
-    version: i32,
-    cversion: i32,
-    aversion: i32,
-    ephemeral_owner: i64,
-    num_children: i32,
+pub(crate) struct View {
+    pub(crate) acl: AclList,
+    pub(crate) data_len: i64,
+    pub(crate) version: i32,
+    pub(crate) cversion: i32,
+    pub(crate) aversion: i32,
+    pub(crate) ephemeral_owner: i64,
+    pub(crate) num_children: i32,
 }
 
 /// Validation context for one request (one multi shares it across ops).
 pub(crate) struct Prep<'a> {
     tree: &'a DataTree,
+    /// Changes of writes ordered but not committed.
+    outstanding: &'a Outstanding,
     session: i64,
     /// The authenticated ids of the caller (for the `auth` ACL scheme).
     auth: &'a [Id],
     /// Changes made by earlier ops of the same multi; `None` = deleted.
-    overlay: HashMap<String, Option<View>>,
+    overlay: HashMap<String, Change>,
     /// `extendedTypesEnabled`: TTL nodes allowed.
     extended: bool,
     /// `enforceQuota`: hard quota limits refuse writes.
@@ -41,9 +45,15 @@ pub(crate) struct Prep<'a> {
 type PrepResult = Result<TxnOp, ErrorCode>;
 
 impl<'a> Prep<'a> {
-    pub(crate) fn new(tree: &'a DataTree, session: i64, auth: &'a [Id]) -> Self {
+    pub(crate) fn new(
+        tree: &'a DataTree,
+        outstanding: &'a Outstanding,
+        session: i64,
+        auth: &'a [Id],
+    ) -> Self {
         Self {
             tree,
+            outstanding,
             session,
             auth,
             overlay: HashMap::new(),
@@ -74,6 +84,9 @@ impl<'a> Prep<'a> {
         if let Some(v) = self.overlay.get(p) {
             return v.clone();
         }
+        if let Some(v) = self.outstanding.get(p) {
+            return v.clone();
+        }
         self.tree.get(p).map(|n| View {
             acl: self.tree.acl_of(n).iter().cloned().collect(),
             data_len: crate::tree::data_len(&n.data) as i64,
@@ -87,6 +100,68 @@ impl<'a> Prep<'a> {
 
     fn record(&mut self, path: &str, v: Option<View>) {
         self.overlay.insert(path::normalize(path).to_string(), v);
+    }
+
+    /// The changes this request makes, for [`Outstanding::record`] once it
+    /// is ordered (only when it succeeded: a failed multi changes nothing).
+    pub(crate) fn take_changes(&mut self) -> HashMap<String, Change> {
+        std::mem::take(&mut self.overlay)
+    }
+
+    /// The deletes a closeSession makes: the session's ephemerals, committed
+    /// or still being created, minus those already being deleted
+    /// (ZooKeeper's PrepRequestProcessor walks `outstandingChanges` the
+    /// same way). Returns their paths; the changes are recorded.
+    pub(crate) fn close_session(&mut self) -> Vec<String> {
+        let sid = self.session;
+        let mut paths: std::collections::BTreeSet<String> =
+            self.tree.ephemerals_of(sid).into_iter().collect();
+        for (p, change) in self.outstanding.iter() {
+            match change {
+                None => {
+                    paths.remove(p);
+                }
+                Some(v) if v.ephemeral_owner == sid => {
+                    paths.insert(p.to_string());
+                }
+                Some(_) => {}
+            }
+        }
+        let paths: Vec<String> = paths.into_iter().collect();
+        for p in &paths {
+            self.remove(p);
+        }
+        paths
+    }
+
+    /// The container/TTL reaper's delete (ZooKeeper's deleteContainer): no
+    /// ACL or version check, only that the node is there and childless once
+    /// the writes in flight are counted.
+    pub(crate) fn reap(&mut self, path: &str) -> PrepResult {
+        let node = self.node(path)?;
+        if node.num_children > 0 {
+            return Err(ErrorCode::NotEmpty);
+        }
+        self.remove(path);
+        Ok(TxnOp::Delete {
+            path: path.to_string(),
+        })
+    }
+
+    /// Records that `path` goes and its parent loses a child.
+    fn remove(&mut self, path: &str) {
+        if let Some(parent_path) = path::parent(path) {
+            if let Some(parent) = self.view(parent_path) {
+                self.record(
+                    parent_path,
+                    Some(View {
+                        num_children: parent.num_children - 1,
+                        ..parent
+                    }),
+                );
+            }
+        }
+        self.record(path, None);
     }
 
     fn node(&self, path: &str) -> Result<View, ErrorCode> {
@@ -194,14 +269,7 @@ impl<'a> Prep<'a> {
         if node.num_children > 0 {
             return Err(ErrorCode::NotEmpty);
         }
-        self.record(
-            parent_path,
-            Some(View {
-                num_children: parent.num_children - 1,
-                ..parent
-            }),
-        );
-        self.record(path, None);
+        self.remove(path);
         Ok(TxnOp::Delete {
             path: path.to_string(),
         })
@@ -294,8 +362,8 @@ impl<'a> Prep<'a> {
 
     /// A whole multi: all ops or none. A failure turns the op into its error,
     /// ops after it into RUNTIMEINCONSISTENCY, and the ops before it are
-    /// rolled back, as ZooKeeper does.
-    pub(crate) fn multi(mut self, ops: &[MultiOp]) -> TxnOp {
+    /// rolled back, as ZooKeeper does (and their changes forgotten).
+    pub(crate) fn multi(&mut self, ops: &[MultiOp]) -> TxnOp {
         let mut out = Vec::with_capacity(ops.len());
         let mut failed = false;
         for o in ops {
@@ -312,6 +380,9 @@ impl<'a> Prep<'a> {
                     out.push(TxnOp::Error { code: e.code() });
                 }
             }
+        }
+        if failed {
+            self.overlay.clear();
         }
         TxnOp::Multi(out)
     }
@@ -473,6 +544,7 @@ mod tests {
     #[test]
     fn multi_sees_its_own_earlier_ops() {
         let tree = DataTree::new();
+        let none = Outstanding::default();
         let create = |p: &str, flags| {
             MultiOp::Create(CreateRequest {
                 op: op::CREATE,
@@ -492,7 +564,7 @@ mod tests {
                 version: 0,
             },
         ];
-        let TxnOp::Multi(t) = Prep::new(&tree, 1, &[]).multi(&ops) else {
+        let TxnOp::Multi(t) = Prep::new(&tree, &none, 1, &[]).multi(&ops) else {
             panic!()
         };
         assert!(t.iter().all(|o| !matches!(o, TxnOp::Error { .. })), "{t:?}");
@@ -512,7 +584,7 @@ mod tests {
             },
             create("/c", 0),
         ];
-        let TxnOp::Multi(t) = Prep::new(&tree, 1, &[]).multi(&ops) else {
+        let TxnOp::Multi(t) = Prep::new(&tree, &none, 1, &[]).multi(&ops) else {
             panic!()
         };
         assert_eq!(t[2], TxnOp::Error { code: -111 });
@@ -522,7 +594,8 @@ mod tests {
     #[test]
     fn create_errors_in_zookeeper_order() {
         let tree = DataTree::new();
-        let mut p = Prep::new(&tree, 1, &[]);
+        let none = Outstanding::default();
+        let mut p = Prep::new(&tree, &none, 1, &[]);
         let mk = |path: &str, flags, acl: Option<AclList>| CreateRequest {
             op: op::CREATE,
             path: path.into(),

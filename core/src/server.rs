@@ -51,6 +51,7 @@
 use crate::acl::{self, perm};
 use crate::config::Config;
 use crate::path;
+use crate::pipeline::{Outstanding, Sequencer, Standalone};
 use crate::prep::Prep;
 use crate::proto::records::{
     self, encode_acls, encode_stat, op, reply_header, xid, ConnectRequest, Id, MultiOp, Request,
@@ -62,9 +63,11 @@ use crate::watch::{Event, Kind, Watches};
 use crate::{CloseReason, ConfigError, ConnId, ErrorCode, Input, Output};
 use bytes::{Buf, Bytes, BytesMut};
 use hashbrown::HashMap;
+use output::Waiting;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
+use writes::{Completion, ReplyKind};
 
 mod auth;
 mod crypto;
@@ -153,6 +156,8 @@ struct Conn {
     handshake_deadline: Option<Instant>,
     packets_received: u64,
     packets_sent: u64,
+    /// What waits, in request order (the per-session gate).
+    queue: VecDeque<Waiting>,
     /// Text protocol: skipping the rest of an over-long line.
     discarding: bool,
     /// Text protocol: how many bytes of `inbuf` are known to hold no
@@ -191,13 +196,13 @@ pub struct Server {
     handshakes: BTreeSet<(Instant, ConnId)>,
     per_ip: HashMap<IpAddr, u32>,
     next_session_id: i64,
-    /// Highest zxid handed out (applied to the tree, maybe not durable).
-    last_zxid: i64,
-    /// Highest zxid reported durable.
-    durable_zxid: i64,
-    /// Outputs waiting for `durable_zxid` to reach their gate, with the
-    /// arrival time of the request they answer (for latency stats).
-    gated: VecDeque<(i64, Output, Option<Started>)>,
+    /// Orders writes and decides when they commit.
+    seq: Standalone,
+    /// Writes ordered and not yet committed, oldest first, with what to do
+    /// when they commit.
+    pending: VecDeque<(Txn, Completion)>,
+    /// Their changes, which later writes are validated against.
+    outstanding: Outstanding,
     ready: VecDeque<Output>,
     start: Instant,
     now: Instant,
@@ -207,10 +212,11 @@ pub struct Server {
     events: Vec<Event>,
     /// When the container/TTL reaper runs next.
     next_reap: Instant,
-    /// Whether the request being handled is a write (latency bookkeeping).
-    current_is_write: bool,
-    /// The `cons` name of the request being handled.
-    current_op: Option<&'static str>,
+    /// The request being handled: when it arrived, whether it is a write,
+    /// its `cons` name (latency bookkeeping of its reply).
+    current: Started,
+    /// The connection whose waiting requests are being answered.
+    flushing: Option<ConnId>,
     /// An operator asked for a snapshot (`csnp`).
     snapshot_requested: bool,
     /// SASL nonces handed out (part of each nonce's seed).
@@ -252,7 +258,8 @@ impl std::fmt::Debug for Server {
             .field("connections", &self.conns.len())
             .field("sessions", &self.sessions.len())
             .field("znodes", &self.db.tree.len())
-            .field("last_zxid", &self.last_zxid)
+            .field("last_zxid", &self.seq.last_ordered())
+            .field("committed_zxid", &self.seq.committed())
             .finish_non_exhaustive()
     }
 }
@@ -279,9 +286,9 @@ impl Server {
             handshakes: BTreeSet::new(),
             per_ip: HashMap::new(),
             next_session_id,
-            last_zxid: 0,
-            durable_zxid: 0,
-            gated: VecDeque::new(),
+            seq: Standalone::default(),
+            pending: VecDeque::new(),
+            outstanding: Outstanding::default(),
             ready: VecDeque::new(),
             start: now,
             now,
@@ -290,8 +297,12 @@ impl Server {
             triggers: Vec::new(),
             events: Vec::new(),
             next_reap,
-            current_is_write: false,
-            current_op: None,
+            current: Started {
+                at: now,
+                write: false,
+                op: None,
+            },
+            flushing: None,
             snapshot_requested: false,
             sasl_nonces: 0,
             snap: None,
@@ -350,6 +361,7 @@ impl Server {
                     count: 0,
                 }),
                 four_letter: false,
+                queue: VecDeque::new(),
             },
         );
         self.handshakes.insert((deadline, id));
@@ -491,7 +503,13 @@ impl Server {
 
     /// The zxid of the last write ordered.
     pub fn last_zxid(&self) -> i64 {
-        self.last_zxid
+        self.seq.last_ordered()
+    }
+
+    /// The zxid of the last write committed and applied: what every read
+    /// sees.
+    pub fn committed_zxid(&self) -> i64 {
+        self.db.last_zxid
     }
 
     /// Checks internal invariants (tree consistency, ephemeral owners are
@@ -518,11 +536,3 @@ impl Server {
         self.wall_at_start + (self.now - self.start).as_millis() as i64
     }
 }
-
-// ----- connections, handshake and requests -----
-
-impl Server {}
-
-// ----- views for the four-letter words -----
-
-impl Server {}

@@ -647,25 +647,110 @@ fn multi_is_all_or_nothing_with_zookeeper_results() {
     assert_eq!((r.err, multi_results(&r.body)), (0, vec![]));
 }
 
+/// The gate is per session: a write and everything its session sent after
+/// it wait for the write to commit (read-your-writes, FIFO), while a read of
+/// another session is answered at once from committed state, which never
+/// holds an undurable write.
 #[test]
-fn replies_wait_for_durability_in_order() {
+fn a_read_waits_only_for_its_own_sessions_writes() {
     let mut w = World::new();
     let mut a = w.connect();
     let mut b = w.connect();
     w.auto_durable = false;
-    // a writes; b reads right after. Neither reply leaves before durability.
     a.xid += 1;
-    w.send_frame(&a, a.xid, op::CREATE, &create_body("/d", b"", 0));
+    let create = a.xid;
+    w.send_frame(&a, create, op::CREATE, &create_body("/d", b"", 0));
+    a.xid += 1;
+    let own_read = a.xid;
+    w.send_frame(&a, own_read, op::EXISTS, &path_watch("/d", false));
     b.xid += 1;
     w.send_frame(&b, b.xid, op::EXISTS, &path_watch("/d", false));
-    assert!(w.frame(a.conn).is_none());
+    assert!(w.frame(a.conn).is_none(), "a's replies wait for its write");
+    let rb = w.reply_for(&b, b.xid);
+    assert_eq!(rb.err, NONODE, "b sees committed state only, at once");
+    assert_eq!(rb.zxid, w.server.committed_zxid());
+    // A write that depends on the one in flight validates against it.
+    b.xid += 1;
+    let child = b.xid;
+    w.send_frame(&b, child, op::CREATE, &create_body("/d/e", b"", 0));
+    assert_eq!(w.appended.len(), 2);
     assert!(w.frame(b.conn).is_none());
-    assert_eq!(w.appended.len(), 1);
     w.make_durable();
     w.drain();
-    let ra = w.reply_for(&a, a.xid);
-    let rb = w.reply_for(&b, b.xid);
-    assert_eq!((ra.err, rb.err), (0, 0), "b reads a's durable write");
+    let ra = w.reply_for(&a, create);
+    assert_eq!(ra.err, 0);
+    let rr = w.reply_for(&a, own_read);
+    assert_eq!(rr.err, 0, "a reads its own write");
+    assert_eq!(rr.zxid, ra.zxid, "answered in the state that write left");
+    assert_eq!(w.reply_for(&b, child).err, 0);
+    assert_eq!(
+        w.call(&mut b, op::EXISTS, &path_watch("/d/e", false)).err,
+        0
+    );
+}
+
+/// Writes are validated against the writes still in flight (ZooKeeper's
+/// outstanding changes): a create, a child under it, a sequential child,
+/// a setData with the version the create gives and a delete of the child,
+/// all pipelined before any is durable, all succeed; a delete of a node
+/// with a child on its way fails NOTEMPTY.
+#[test]
+fn a_pipeline_validates_against_the_writes_in_flight() {
+    let mut w = World::new();
+    let mut a = w.connect();
+    w.auto_durable = false;
+    let ops: Vec<(i32, Vec<u8>)> = vec![
+        (op::CREATE, create_body("/p", b"", 0)),
+        (op::CREATE, create_body("/p/c", b"", 0)),
+        (op::CREATE, create_body("/p/s-", b"", 2)),
+        (op::SET_DATA, set_body("/p", b"x", 0)),
+        (op::DELETE, path_version("/p", -1)),
+        (op::DELETE, path_version("/p/c", 0)),
+        (op::CREATE, create_body("/p/c", b"", 0)),
+    ];
+    let mut xids = Vec::new();
+    for (opcode, body) in &ops {
+        a.xid += 1;
+        xids.push(a.xid);
+        w.send_frame(&a, a.xid, *opcode, body);
+    }
+    assert_eq!(w.appended.len(), ops.len(), "all ordered, none durable");
+    assert!(w.frame(a.conn).is_none());
+    assert_eq!(
+        w.server.committed_zxid() + ops.len() as i64,
+        w.server.last_zxid()
+    );
+    w.make_durable();
+    w.drain();
+    let errs: Vec<i32> = xids.iter().map(|&x| w.reply_for(&a, x).err).collect();
+    assert_eq!(errs, vec![0, 0, 0, 0, -111, 0, 0]);
+    let r = w.call(&mut a, op::GET_CHILDREN, &path_watch("/p", false));
+    assert_eq!(r.err, 0);
+}
+
+/// A closeSession counts the session's ephemerals as gone for the writes
+/// behind it, including one whose create is still in flight.
+#[test]
+fn close_session_sees_the_ephemerals_in_flight() {
+    let mut w = World::new();
+    let mut a = w.connect();
+    let mut b = w.connect();
+    assert_eq!(w.create(&mut a, "/e1", b"", 1).err, 0);
+    w.auto_durable = false;
+    a.xid += 1;
+    w.send_frame(&a, a.xid, op::CREATE, &create_body("/e2", b"", 1));
+    a.xid += 1;
+    w.send_frame(&a, a.xid, op::CLOSE_SESSION, &[]);
+    for (i, path) in ["/e1", "/e2"].into_iter().enumerate() {
+        b.xid += 1;
+        w.send_frame(&b, 100 + i as i32, op::CREATE, &create_body(path, b"", 0));
+    }
+    w.make_durable();
+    w.drain();
+    assert_eq!(w.reply_for(&b, 100).err, 0, "/e1 was gone for b's create");
+    assert_eq!(w.reply_for(&b, 101).err, 0, "/e2 too, though in flight");
+    let r = w.call(&mut b, op::GET_DATA, &path_watch("/e2", false));
+    assert_eq!(r.err, 0);
 }
 
 #[test]

@@ -131,6 +131,68 @@ impl Model {
         }
     }
 
+    /// Applies a create (0), delete (1) or setData (2) of `session`;
+    /// returns its reply, pushing the events it fires.
+    #[allow(clippy::too_many_arguments)]
+    fn write(
+        &mut self,
+        kind: u8,
+        path: &str,
+        data: Vec<u8>,
+        version: i32,
+        flags: i32,
+        session: i64,
+        events: &mut Vec<(ConnId, i32, String)>,
+    ) -> (i32, Body) {
+        match kind {
+            0 => {
+                let parent = Model::parent(path);
+                if self.exists(path) {
+                    (-110, Body::None)
+                } else if !self.exists(&parent) {
+                    (-101, Body::None)
+                } else if self.nodes.get(&parent).is_some_and(|n| n.owner != 0) {
+                    (-108, Body::None)
+                } else {
+                    let owner = if flags & 1 == 1 { session } else { 0 };
+                    self.nodes.insert(
+                        path.to_string(),
+                        MNode {
+                            data,
+                            version: 0,
+                            owner,
+                        },
+                    );
+                    self.created(path, events);
+                    (0, Body::Path(path.to_string()))
+                }
+            }
+            1 => match self.nodes.get(path) {
+                None => (-101, Body::None),
+                Some(n) if version != -1 && version != n.version => (-103, Body::None),
+                Some(_) if !self.children(path).is_empty() => (-111, Body::None),
+                Some(_) => {
+                    self.nodes.remove(path);
+                    self.deleted(path, events);
+                    (0, Body::None)
+                }
+            },
+            _ => match self.nodes.get_mut(path) {
+                None => (-101, Body::None),
+                Some(n) if version != -1 && version != n.version => (-103, Body::None),
+                Some(n) => {
+                    n.data = data;
+                    n.version += 1;
+                    let v = n.version;
+                    for c in self.take(0, path) {
+                        events.push((c, 3, path.to_string()));
+                    }
+                    (0, Body::Version(v))
+                }
+            },
+        }
+    }
+
     fn expire(&mut self, owner: i64, out: &mut Vec<(ConnId, i32, String)>) {
         let mine: Vec<String> = self
             .nodes
@@ -160,6 +222,18 @@ struct Client {
     connecting: bool,
     inbox: Vec<u8>,
     expect: VecDeque<Expect>,
+    /// What the client has in flight, in order: the per-session gate.
+    waiting: VecDeque<Wait>,
+    /// How many of the first expectations are one expiry's events, which
+    /// may arrive in any order.
+    unordered: usize,
+}
+
+/// A write in flight (by zxid), or a read waiting behind one.
+#[derive(Debug)]
+enum Wait {
+    Write(i64),
+    Read(Pending),
 }
 
 #[derive(Debug, Clone)]
@@ -222,7 +296,14 @@ struct Sim {
     clients: Vec<Client>,
     model: Model,
     by_conn: BTreeMap<ConnId, usize>,
-    appended: Option<i64>,
+    /// Highest zxid the server appended, and the highest reported durable.
+    appended: i64,
+    durable: i64,
+    /// Zxids the model has seen ordered (one per write, new session and
+    /// expiry), and the writes not yet committed: (zxid, client,
+    /// connection, session, op).
+    ordered: i64,
+    inflight: VecDeque<(i64, usize, ConnId, i64, Pending)>,
     seed: u64,
 }
 
@@ -241,7 +322,10 @@ impl Sim {
             clients: Vec::new(),
             model: Model::default(),
             by_conn: BTreeMap::new(),
-            appended: None,
+            appended: 0,
+            durable: 0,
+            ordered: 0,
+            inflight: VecDeque::new(),
             seed,
         }
     }
@@ -260,6 +344,8 @@ impl Sim {
         c.delivered = 0;
         c.inbox.clear();
         c.expect.clear();
+        c.waiting.clear();
+        c.unordered = 0;
         c.connecting = true;
         let req = ConnectRequest {
             protocol_version: 0,
@@ -312,107 +398,89 @@ impl Sim {
         self.drain();
     }
 
+    /// A frame of client `i` is complete and about to reach the server:
+    /// a write is ordered (it takes the next zxid and is answered when it
+    /// commits); a read is answered at once from committed state, or, when
+    /// the client has a write in flight, once that write commits.
     fn predict(&mut self, i: usize, p: Pending) {
         let Some(conn) = self.clients[i].conn else {
             return;
         };
-        let mut events = Vec::new();
-        let expect = match p {
-            Pending::Connect | Pending::Ping => return,
-            Pending::Op {
+        if std::env::var("SIM_TRACE").is_ok() {
+            eprintln!("client {i} sends {p:?} (ordered {})", self.ordered);
+        }
+        match p {
+            Pending::Ping => {}
+            Pending::Connect => {
+                if self.clients[i].session == 0 {
+                    // A new session is a CreateSession txn.
+                    self.ordered += 1;
+                }
+            }
+            Pending::Op { kind, .. } if kind <= 2 => {
+                self.ordered += 1;
+                let zxid = self.ordered;
+                let session = self.clients[i].session;
+                self.inflight.push_back((zxid, i, conn, session, p));
+                self.clients[i].waiting.push_back(Wait::Write(zxid));
+            }
+            Pending::Op { .. } => {
+                if self.clients[i].waiting.is_empty() {
+                    self.read(i, conn, p);
+                } else {
+                    self.clients[i].waiting.push_back(Wait::Read(p));
+                }
+            }
+        }
+    }
+
+    /// The server was told that everything up to `zxid` is durable: the
+    /// model commits the writes up to it, in order. Each fires its watches,
+    /// then is answered, then the reads its client sent after it are.
+    fn commit_through(&mut self, zxid: i64) {
+        self.durable = self.durable.max(zxid);
+        while self.inflight.front().is_some_and(|w| w.0 <= zxid) {
+            let Some((z, i, conn, session, op)) = self.inflight.pop_front() else {
+                break;
+            };
+            let Pending::Op {
                 xid,
                 kind,
                 path,
                 data,
                 version,
-                watch,
                 flags,
-            } => {
-                let m = &mut self.model;
-                let (err, body) = match kind {
-                    0 => {
-                        let parent = Model::parent(&path);
-                        if m.exists(&path) {
-                            (-110, Body::None)
-                        } else if !m.exists(&parent) {
-                            (-101, Body::None)
-                        } else if m.nodes.get(&parent).is_some_and(|n| n.owner != 0) {
-                            (-108, Body::None)
-                        } else {
-                            let owner = if flags & 1 == 1 {
-                                self.clients[i].session
-                            } else {
-                                0
-                            };
-                            m.nodes.insert(
-                                path.clone(),
-                                MNode {
-                                    data,
-                                    version: 0,
-                                    owner,
-                                },
-                            );
-                            m.created(&path, &mut events);
-                            (0, Body::Path(path))
-                        }
-                    }
-                    1 => match m.nodes.get(&path) {
-                        None => (-101, Body::None),
-                        Some(n) if version != -1 && version != n.version => (-103, Body::None),
-                        Some(_) if !m.children(&path).is_empty() => (-111, Body::None),
-                        Some(_) => {
-                            m.nodes.remove(&path);
-                            m.deleted(&path, &mut events);
-                            (0, Body::None)
-                        }
-                    },
-                    2 => match m.nodes.get_mut(&path) {
-                        None => (-101, Body::None),
-                        Some(n) if version != -1 && version != n.version => (-103, Body::None),
-                        Some(n) => {
-                            n.data = data;
-                            n.version += 1;
-                            let v = n.version;
-                            for c in m.take(0, &path) {
-                                events.push((c, 3, path.clone()));
-                            }
-                            (0, Body::Version(v))
-                        }
-                    },
-                    3 => match m.nodes.get(&path) {
-                        None => (-101, Body::None),
-                        Some(n) => {
-                            let b = Body::Data(n.data.clone(), n.version);
-                            if watch {
-                                m.watch(0, &path, conn);
-                            }
-                            (0, b)
-                        }
-                    },
-                    4 => {
-                        if watch {
-                            m.watch(0, &path, conn);
-                        }
-                        match m.nodes.get(&path) {
-                            None => (-101, Body::None),
-                            Some(n) => (0, Body::Version(n.version)),
-                        }
-                    }
-                    _ => {
-                        if m.exists(&path) {
-                            if watch {
-                                m.watch(1, &path, conn);
-                            }
-                            (0, Body::Children(m.children(&path)))
-                        } else {
-                            (-101, Body::None)
-                        }
-                    }
-                };
-                Expect::Reply { xid, err, body }
+                ..
+            } = op
+            else {
+                continue;
+            };
+            let mut events = Vec::new();
+            let (err, body) =
+                self.model
+                    .write(kind, &path, data, version, flags, session, &mut events);
+            self.push_events(events);
+            if self.clients[i].conn != Some(conn) {
+                continue;
             }
-        };
-        // Notifications an op fires come before its reply.
+            match self.clients[i].waiting.pop_front() {
+                Some(Wait::Write(w)) if w == z => {}
+                other => self.fail(format!(
+                    "client {i}: write {z} committed, head was {other:?}"
+                )),
+            }
+            self.clients[i]
+                .expect
+                .push_back(Expect::Reply { xid, err, body });
+            while let Some(Wait::Read(_)) = self.clients[i].waiting.front() {
+                if let Some(Wait::Read(p)) = self.clients[i].waiting.pop_front() {
+                    self.read(i, conn, p);
+                }
+            }
+        }
+    }
+
+    fn push_events(&mut self, events: Vec<(ConnId, i32, String)>) {
         for (c, kind, path) in events {
             if let Some(&j) = self.by_conn.get(&c) {
                 self.clients[j]
@@ -420,7 +488,55 @@ impl Sim {
                     .push_back(Expect::Event { kind, path });
             }
         }
-        self.clients[i].expect.push_back(expect);
+    }
+
+    /// A read of client `i`, answered from committed state now.
+    fn read(&mut self, i: usize, conn: ConnId, p: Pending) {
+        let Pending::Op {
+            xid,
+            kind,
+            path,
+            watch,
+            ..
+        } = p
+        else {
+            return;
+        };
+        let m = &mut self.model;
+        let (err, body) = match kind {
+            3 => match m.nodes.get(&path) {
+                None => (-101, Body::None),
+                Some(n) => {
+                    let b = Body::Data(n.data.clone(), n.version);
+                    if watch {
+                        m.watch(0, &path, conn);
+                    }
+                    (0, b)
+                }
+            },
+            4 => {
+                if watch {
+                    m.watch(0, &path, conn);
+                }
+                match m.nodes.get(&path) {
+                    None => (-101, Body::None),
+                    Some(n) => (0, Body::Version(n.version)),
+                }
+            }
+            _ => {
+                if m.exists(&path) {
+                    if watch {
+                        m.watch(1, &path, conn);
+                    }
+                    (0, Body::Children(m.children(&path)))
+                } else {
+                    (-101, Body::None)
+                }
+            }
+        };
+        self.clients[i]
+            .expect
+            .push_back(Expect::Reply { xid, err, body });
     }
 
     fn drain(&mut self) {
@@ -438,13 +554,24 @@ impl Sim {
                             self.fail(format!("client {i} closed unexpectedly: {reason}"));
                         }
                     }
-                    Output::Append { zxid, .. } => self.appended = Some(zxid),
+                    Output::Append { zxid, .. } => {
+                        if zxid != self.appended + 1 || zxid > self.ordered {
+                            self.fail(format!(
+                                "appended zxid {zxid} after {}, model ordered {}",
+                                self.appended, self.ordered
+                            ));
+                        }
+                        self.appended = zxid;
+                    }
                 }
             }
-            // Durability arrives late, at random: outputs wait meanwhile.
-            if self.appended.is_some() && self.rng.below(3) == 0 {
-                let z = self.appended.take().unwrap();
-                self.server.handle(self.now, Input::Durable { zxid: z });
+            // Durability arrives late, at random, and often for only part
+            // of what was appended: replies of those writes and of the reads
+            // behind them wait meanwhile, other sessions' reads do not.
+            if self.appended > self.durable && self.rng.below(3) == 0 {
+                let behind = (self.appended - self.durable) as u64;
+                let z = self.durable + 1 + self.rng.below(behind) as i64;
+                self.make_durable(z);
             } else {
                 break;
             }
@@ -452,6 +579,14 @@ impl Sim {
         for i in 0..self.clients.len() {
             self.check_inbox(i);
         }
+    }
+
+    fn make_durable(&mut self, zxid: i64) {
+        if std::env::var("SIM_TRACE").is_ok() {
+            eprintln!("durable {zxid}");
+        }
+        self.commit_through(zxid);
+        self.server.handle(self.now, Input::Durable { zxid });
     }
 
     fn check_inbox(&mut self, i: usize) {
@@ -485,8 +620,16 @@ impl Sim {
             }
             let mut r = Reader::new(&f);
             let xid = r.int("xid").unwrap();
-            let _zxid = r.long("zxid").unwrap();
+            let zxid = r.long("zxid").unwrap();
             let err = r.int("err").unwrap();
+            // Nothing that is not durable ever leaves the server: no reply
+            // or notification carries a zxid beyond what the log reported.
+            if zxid > self.durable {
+                self.fail(format!(
+                    "client {i}: xid {xid} answered at zxid {zxid}, durable only to {}",
+                    self.durable
+                ));
+            }
             if xid == -2 {
                 continue; // pings are not modelled
             }
@@ -523,6 +666,18 @@ impl Sim {
                 };
                 Expect::Reply { xid, err, body }
             };
+            // The events of one expiry may come in any order among
+            // themselves (ZooKeeper deletes a session's ephemerals in hash
+            // order); everything else is strictly ordered.
+            let c = &mut self.clients[i];
+            if matches!(got, Expect::Event { .. }) && c.unordered > 0 {
+                let run = c.unordered.min(c.expect.len());
+                if let Some(k) = (0..run).find(|&k| c.expect[k] == got) {
+                    c.expect.remove(k);
+                    c.unordered -= 1;
+                    continue;
+                }
+            }
             let want = self.clients[i].expect.pop_front();
             if want.as_ref() != Some(&got) {
                 self.fail(format!("client {i}: expected {want:?}, got {got:?}"));
@@ -582,8 +737,8 @@ impl Sim {
             let n = self.clients[i].pending.len();
             self.deliver(i, n);
         }
-        while let Some(z) = self.appended.take() {
-            self.server.handle(self.now, Input::Durable { zxid: z });
+        while self.appended > self.durable {
+            self.make_durable(self.appended);
             self.drain();
         }
     }
@@ -607,6 +762,8 @@ impl Sim {
                 connecting: false,
                 inbox: Vec::new(),
                 expect: VecDeque::new(),
+                waiting: VecDeque::new(),
+                unordered: 0,
             });
         }
         for i in 0..4 {
@@ -655,12 +812,22 @@ impl Sim {
                     }
                     let mut events = Vec::new();
                     let owner = self.clients[i].session;
+                    // Its closeSession is the next txn (only pings flow
+                    // until it commits).
+                    self.ordered += 1;
                     self.model.expire(owner, &mut events);
+                    // Everything before was answered (flush_all above), so
+                    // these events lead each client's expectations.
+                    for cl in &mut self.clients {
+                        cl.unordered = 0;
+                    }
                     for (c, kind, path) in events {
                         if let Some(&j) = self.by_conn.get(&c) {
-                            self.clients[j]
-                                .expect
-                                .push_back(Expect::Event { kind, path });
+                            let cl = &mut self.clients[j];
+                            if cl.expect.len() == cl.unordered {
+                                cl.unordered += 1;
+                            }
+                            cl.expect.push_back(Expect::Event { kind, path });
                         }
                     }
                     for _ in 0..(3 * TIMEOUT_MS / 500) {

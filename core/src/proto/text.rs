@@ -46,6 +46,13 @@ pub enum Command {
     Help,
 }
 
+impl Command {
+    /// Whether the command changes the tree (and so goes through the log).
+    pub fn is_write(&self) -> bool {
+        matches!(self, Self::Create { .. } | Self::Delete(_) | Self::Set(..))
+    }
+}
+
 /// The help text (one line).
 pub const HELP: &str = "true:commands CREATE:/p[:data] ECREATE:/p[:data] SCREATE:/p[:data] ESCREATE:/p[:data] DELETE:/p EXISTS:/p GET:/p SET:/p:data CHILDREN:/p WATCH:/p STAT:/p SYNC:/p HELP";
 

@@ -113,41 +113,54 @@ impl Server {
             return;
         };
         let body = &frame[8..];
+        let committed = self.db.last_zxid;
+        self.current = Started {
+            at: self.now,
+            write: is_write(opcode) || opcode == op::CLOSE_SESSION,
+            op: op_name(opcode),
+        };
         if !self.sessions.contains_key(&sid) {
             // The session was closed or expired while bytes were in flight:
             // ZooKeeper answers SESSIONEXPIRED.
-            self.reply(conn, xid, self.last_zxid, ErrorCode::SessionExpired);
+            if self.busy(conn) {
+                let started = self.current;
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.queue.push_back(Waiting::Expired { xid, started });
+                }
+            } else {
+                self.reply(conn, xid, committed, ErrorCode::SessionExpired);
+            }
             if !self.conns.get(&conn).is_some_and(|c| c.session_closed) {
                 self.close_conn(conn, CloseReason::SessionExpired);
             }
             return;
         }
         self.touch(sid);
-        self.current_is_write = is_write(opcode) || opcode == op::CLOSE_SESSION;
-        self.current_op = op_name(opcode);
         let req = match Request::decode(opcode, body) {
             Ok(r) => r,
             Err(e) => {
                 if opcode == op::AUTH {
                     self.close_conn(conn, CloseReason::Malformed(format!("auth packet: {e}")));
                 } else if is_write(opcode) {
-                    let code = ErrorCode::MarshallingError;
-                    let (zxid, _) = self.write(sid, xid, TxnOp::Error { code: code.code() });
-                    self.reply(conn, xid, zxid, code);
+                    self.fail_write(conn, sid, xid, ErrorCode::MarshallingError);
                 } else {
-                    self.reply(conn, xid, self.last_zxid, ErrorCode::MarshallingError);
+                    self.reply(conn, xid, committed, ErrorCode::MarshallingError);
                 }
                 return;
             }
         };
         match req {
-            Request::Ping => self.reply(conn, xid::PING, self.last_zxid, ErrorCode::Ok),
             Request::CloseSession => {
                 if let Some(s) = self.sessions.remove(&sid) {
                     self.expiry.remove(&(s.expires, sid));
                 }
-                let (zxid, _) = self.write(sid, xid, TxnOp::CloseSession);
-                self.reply(conn, xid, zxid, ErrorCode::Ok);
+                let completion = Completion::Reply {
+                    conn,
+                    xid,
+                    kind: ReplyKind::Header(ErrorCode::Ok),
+                    started: self.current,
+                };
+                self.close_session(sid, xid, completion);
                 self.log(crate::LogEvent::SessionClosed { session: sid });
                 // Closed once the requests pipelined behind it are answered
                 // (see `on_bytes`).
@@ -155,7 +168,11 @@ impl Server {
                     c.session_closed = true;
                 }
             }
+            // Handled on arrival, as ZooKeeper does, so that the writes
+            // behind them see the ids they add; their answers keep the
+            // connection's order.
             Request::Auth { scheme, auth, .. } => self.on_auth(conn, xid, &scheme, &auth),
+            Request::Other if opcode == op::SASL => self.on_sasl(conn, xid, body),
             Request::Create(_)
             | Request::Delete { .. }
             | Request::SetData { .. }
@@ -166,15 +183,11 @@ impl Server {
                 self.on_write(conn, sid, xid, opcode, &req)
             }
             Request::Multi(ops) if opcode == op::MULTI => self.on_multi(conn, sid, xid, &ops),
-            Request::Multi(ops) => self.on_multi_read(conn, xid, &ops),
-            Request::Other if opcode == op::SASL => self.on_sasl(conn, xid, body),
             Request::Other if opcode == op::DELETE_CONTAINER => {
                 // ZooKeeper accepts this internal op from clients, reads the
                 // whole packet (header included) as the path, finds a NUL in
                 // it and fails the write with BADARGUMENTS.
-                let code = ErrorCode::BadArguments;
-                let (zxid, _) = self.write(sid, xid, TxnOp::Error { code: code.code() });
-                self.reply(conn, xid, zxid, code);
+                self.fail_write(conn, sid, xid, ErrorCode::BadArguments);
             }
             Request::Other if opcode == op::CREATE_SESSION => {
                 // A createSession sent inside a session: ZooKeeper logs a
@@ -187,9 +200,15 @@ impl Server {
                 let requested = Reader::new(body)
                     .int("timeout")
                     .unwrap_or(timeout.as_millis() as i32);
-                self.write(sid, xid, TxnOp::CreateSession { timeout: requested });
                 let passwd = self.password(sid);
-                self.send(conn, Self::connect_response(timeout, sid, &passwd));
+                let completion = Completion::Reply {
+                    conn,
+                    xid,
+                    kind: ReplyKind::Raw(Self::connect_response(timeout, sid, &passwd)),
+                    started: self.current,
+                };
+                let op = TxnOp::CreateSession { timeout: requested };
+                self.order(sid, xid, op, HashMap::new(), completion);
             }
             Request::Other if opcode == op::RECONFIG => {
                 // A failed write, as in a standalone ZooKeeper: disabled, or
@@ -199,8 +218,7 @@ impl Server {
                 } else {
                     ErrorCode::ReconfigDisabled
                 };
-                let (zxid, _) = self.write(sid, xid, TxnOp::Error { code: code.code() });
-                self.reply(conn, xid, zxid, code);
+                self.fail_write(conn, sid, xid, code);
             }
             Request::Other
             | Request::Create(_)
@@ -216,6 +234,36 @@ impl Server {
                     CloseReason::Malformed(format!("unsupported opcode {opcode}")),
                 );
             }
+            read if self.busy(conn) => {
+                // Behind a write of the same session: answered when that
+                // write commits, from the state it left.
+                let started = self.current;
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.queue.push_back(Waiting::Read {
+                        sid,
+                        xid,
+                        opcode,
+                        req: Box::new(read),
+                        started,
+                    });
+                }
+            }
+            read => self.on_read_request(conn, sid, xid, opcode, read),
+        }
+    }
+
+    /// A read, ping or watch operation, answered from committed state.
+    pub(super) fn on_read_request(
+        &mut self,
+        conn: ConnId,
+        sid: i64,
+        xid: i32,
+        opcode: i32,
+        req: Request,
+    ) {
+        match req {
+            Request::Ping => self.reply(conn, xid::PING, self.db.last_zxid, ErrorCode::Ok),
+            Request::Multi(ops) => self.on_multi_read(conn, xid, &ops),
             read => self.on_read(conn, sid, xid, opcode, read),
         }
     }

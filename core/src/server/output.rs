@@ -1,6 +1,7 @@
-//! Outputs and the durability gate: replies, notifications and closes
-//! wait for the log, in production order; latency statistics; forgetting a
-//! connection.
+//! Outputs and the per-connection gate: replies and closes leave in each
+//! connection's request order, behind its writes in flight; notifications
+//! leave when the write that fired them commits; latency statistics;
+//! forgetting a connection.
 
 use super::*;
 
@@ -62,25 +63,118 @@ pub(super) struct ConnStats {
     pub(super) count: u64,
 }
 
+/// What a connection waits for, in the order its requests arrived: the
+/// per-session gate. A write holds everything behind it until it commits;
+/// a read behind a write is answered only then, from the state that write
+/// left (read-your-writes); a connection with nothing in flight is answered
+/// at once.
+#[derive(Debug)]
+pub(super) enum Waiting {
+    /// A write ordered as this zxid, answered when it commits.
+    Write(i64),
+    /// An output ready to go once everything before it has.
+    Ready(Output, Option<Started>),
+    /// A read (or ping, or watch operation) to answer once the writes
+    /// before it have committed.
+    Read {
+        sid: i64,
+        xid: i32,
+        opcode: i32,
+        req: Box<Request>,
+        started: Started,
+    },
+    /// A request that came after its session ended: SESSIONEXPIRED, with
+    /// the zxid of the state it is answered in.
+    Expired { xid: i32, started: Started },
+    /// A text-protocol read, likewise.
+    Text { cmd: Command, started: Started },
+}
+
 impl Server {
-    pub(super) fn emit_timed(&mut self, gate: i64, out: Output, started: Option<Started>) {
-        if let Output::Transmit { conn, data } = &out {
-            if self.feeding == Some(*conn) {
+    /// Sends `out` for `conn` now if nothing of the connection is waiting,
+    /// or behind what is.
+    pub(super) fn emit_to(&mut self, conn: ConnId, out: Output, started: Option<Started>) {
+        if let Output::Transmit { data, .. } = &out {
+            if self.feeding == Some(conn) {
                 self.fed_bytes += data.len();
             }
         }
-        if self.gated.is_empty() && gate <= self.durable_zxid {
-            if let Some(t) = started {
-                self.record_latency(t, &out);
+        let flushing = self.flushing == Some(conn);
+        match self.conns.get_mut(&conn) {
+            Some(c) if !flushing && !c.queue.is_empty() => {
+                c.queue.push_back(Waiting::Ready(out, started));
             }
-            self.ready.push_back(out);
-        } else {
-            self.gated.push_back((gate, out, started));
+            Some(c) => {
+                if matches!(out, Output::Close { .. }) {
+                    // Nothing behind a close is ever answered.
+                    c.queue.clear();
+                }
+                self.release(out, started);
+            }
+            None => self.release(out, started),
         }
     }
 
-    pub(super) fn emit(&mut self, gate: i64, out: Output) {
-        self.emit_timed(gate, out, None);
+    /// Hands an output to the runtime.
+    pub(super) fn release(&mut self, out: Output, started: Option<Started>) {
+        if let Some(t) = started {
+            self.record_latency(t, &out);
+        }
+        self.ready.push_back(out);
+    }
+
+    /// Whether `conn` has requests in flight (a write not committed, or
+    /// anything behind one).
+    pub(super) fn busy(&self, conn: ConnId) -> bool {
+        self.flushing != Some(conn) && self.conns.get(&conn).is_some_and(|c| !c.queue.is_empty())
+    }
+
+    /// Answers what waited behind `conn`'s oldest writes, up to its next
+    /// write in flight.
+    pub(super) fn flush(&mut self, conn: ConnId) {
+        let outer = self.flushing.replace(conn);
+        while let Some(w) = self
+            .conns
+            .get_mut(&conn)
+            .and_then(|c| match c.queue.front() {
+                None | Some(Waiting::Write(_)) => None,
+                Some(_) => c.queue.pop_front(),
+            })
+        {
+            match w {
+                Waiting::Write(_) => {}
+                Waiting::Ready(out, started) => {
+                    let close = matches!(out, Output::Close { .. });
+                    self.release(out, started);
+                    if close {
+                        if let Some(c) = self.conns.get_mut(&conn) {
+                            c.queue.clear();
+                        }
+                        break;
+                    }
+                }
+                Waiting::Read {
+                    sid,
+                    xid,
+                    opcode,
+                    req,
+                    started,
+                } => {
+                    self.current = started;
+                    self.on_read_request(conn, sid, xid, opcode, *req);
+                }
+                Waiting::Expired { xid, started } => {
+                    self.current = started;
+                    let zxid = self.db.last_zxid;
+                    self.reply(conn, xid, zxid, ErrorCode::SessionExpired);
+                }
+                Waiting::Text { cmd, started } => {
+                    self.current = started;
+                    self.text_read(conn, cmd);
+                }
+            }
+        }
+        self.flushing = outer;
     }
 
     pub(super) fn record_latency(&mut self, t: Started, out: &Output) {
@@ -88,6 +182,7 @@ impl Server {
         let ms = (self.now - started).as_millis() as u64;
         if let (Some(op), Output::Transmit { conn, data }) = (t.op, out) {
             let uptime = (self.now - self.start).as_millis() as u64;
+            let committed = self.db.last_zxid;
             // Binary connections only: text-protocol lines have no header.
             if let Some(c) = self
                 .conns
@@ -106,7 +201,7 @@ impl Server {
                     z.copy_from_slice(&data[8..16]);
                     s.last_zxid = i64::from_be_bytes(z);
                 } else {
-                    s.last_zxid = self.last_zxid;
+                    s.last_zxid = committed;
                 }
                 s.last_op = op;
                 s.last_response = uptime;
@@ -133,63 +228,37 @@ impl Server {
         s.latency_count += 1;
     }
 
-    /// Sends a reply once everything ordered so far is durable; its latency
-    /// counts from now (the request's arrival) to its release.
+    /// Sends a reply to the request being handled, in the connection's
+    /// order; its latency counts from the request's arrival to its release.
     pub(super) fn send(&mut self, conn: ConnId, data: Bytes) {
-        let gate = self.last_zxid;
-        let started = Started {
-            at: self.now,
-            write: self.current_is_write,
-            op: self.current_op,
-        };
-        self.emit_timed(gate, Output::Transmit { conn, data }, Some(started));
+        let started = self.current;
+        self.emit_to(conn, Output::Transmit { conn, data }, Some(started));
     }
 
-    /// Sends a notification (not a reply: no latency).
+    /// Sends a notification (not a reply: no latency) at once. Watches fire
+    /// when a write commits, so an event always goes out before any read
+    /// of the state that fired it.
     pub(super) fn send_event(&mut self, conn: ConnId, data: Bytes) {
-        let gate = self.last_zxid;
-        self.emit(gate, Output::Transmit { conn, data });
+        self.release(Output::Transmit { conn, data }, None);
     }
 
-    pub(super) fn close_gated(&mut self, conn: ConnId, gate: i64, reason: CloseReason) {
+    /// Closes after everything already queued for the connection.
+    pub(super) fn close_conn(&mut self, conn: ConnId, reason: CloseReason) {
         if let Some(c) = self.conns.get_mut(&conn) {
             if c.closing {
                 return;
             }
             c.closing = true;
-            self.emit(gate, Output::Close { conn, reason });
+            self.emit_to(conn, Output::Close { conn, reason }, None);
         }
-    }
-
-    /// Closes after everything already queued for the connection.
-    pub(super) fn close_conn(&mut self, conn: ConnId, reason: CloseReason) {
-        let gate = self.last_zxid;
-        self.close_gated(conn, gate, reason);
     }
 
     /// Closes at once (nothing of this connection is queued yet).
     pub(super) fn close_now(&mut self, conn: ConnId, reason: CloseReason) {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.closing = true;
+            c.queue.clear();
             self.ready.push_back(Output::Close { conn, reason });
-        }
-    }
-
-    pub(super) fn on_durable(&mut self, zxid: i64) {
-        let zxid = zxid.min(self.last_zxid);
-        if zxid > self.durable_zxid {
-            self.durable_zxid = zxid;
-        }
-        while let Some((gate, _, _)) = self.gated.front() {
-            if *gate > self.durable_zxid {
-                break;
-            }
-            if let Some((_, out, started)) = self.gated.pop_front() {
-                if let Some(t) = started {
-                    self.record_latency(t, &out);
-                }
-                self.ready.push_back(out);
-            }
         }
     }
 

@@ -1,12 +1,12 @@
-//! Read requests, answered from the tree at once (the gate orders their
-//! replies after earlier writes): getData, exists, getChildren, getACL,
-//! multiRead, watches and setWatches.
+//! Read requests, answered from the committed tree (at once, or once the
+//! writes of the same session before them have committed): getData,
+//! exists, getChildren, getACL, multiRead, watches and setWatches.
 
 use super::*;
 
 impl Server {
     pub(super) fn on_multi_read(&mut self, conn: ConnId, xid: i32, ops: &[MultiOp]) {
-        let zxid = self.last_zxid;
+        let zxid = self.db.last_zxid;
         let reads = ops.iter().filter(|o| o.is_read()).count();
         if reads < ops.len() {
             // ZooKeeper refuses to decode a multi that mixes reads and writes
@@ -84,7 +84,7 @@ impl Server {
     }
 
     pub(super) fn on_read(&mut self, conn: ConnId, sid: i64, xid: i32, opcode: i32, req: Request) {
-        let zxid = self.last_zxid;
+        let zxid = self.db.last_zxid;
         let mut w = reply_header(xid, zxid, 0);
         let auth = auth_in(&self.conns, conn);
         let tree = &self.db.tree;
@@ -254,7 +254,7 @@ impl Server {
                 for p in &persistent_recursive {
                     self.watches.add_persistent(p, conn, true);
                 }
-                w = reply_header(xid, self.last_zxid, 0);
+                w = reply_header(xid, self.db.last_zxid, 0);
                 Ok(())
             }
             _ => Err(ErrorCode::Unimplemented),

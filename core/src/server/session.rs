@@ -72,8 +72,23 @@ impl Server {
             .tree
             .reap_candidates(self.wall_now(), never_used, per_check);
         for path in candidates {
-            self.write(0, 0, TxnOp::Delete { path });
+            // Validated like any delete against the writes in flight: a
+            // create under the container may be on its way.
+            let mut p = Prep::new(&self.db.tree, &self.outstanding, 0, &[]);
+            if let Ok(op) = p.reap(&path) {
+                let changes = p.take_changes();
+                self.order(0, 0, op, changes, Completion::Nothing);
+            }
         }
+    }
+
+    /// Orders a closeSession: its ephemerals (committed or on their way)
+    /// count as deleted for the writes behind it.
+    pub(super) fn close_session(&mut self, sid: i64, cxid: i32, completion: Completion) -> i64 {
+        let mut p = Prep::new(&self.db.tree, &self.outstanding, sid, &[]);
+        p.close_session();
+        let changes = p.take_changes();
+        self.order(sid, cxid, TxnOp::CloseSession, changes, completion)
     }
 
     /// Ends a session through the log: its timeout passed (`timed_out`), or
@@ -96,11 +111,8 @@ impl Server {
         } else {
             crate::LogEvent::SessionClosed { session: sid }
         });
-        let (zxid, _) = self.write(sid, 0, TxnOp::CloseSession);
         self.sessions.remove(&sid);
-        if let Some(c) = conn {
-            self.close_gated(c, zxid, CloseReason::SessionExpired);
-        }
+        self.close_session(sid, 0, Completion::Expired(conn));
     }
 
     pub(super) fn negotiate(&self, requested: i32) -> Duration {
@@ -144,8 +156,11 @@ impl Server {
     }
 
     pub(super) fn on_connect(&mut self, conn: ConnId, frame: &[u8]) {
-        self.current_op = Some("SESS");
-        self.current_is_write = true;
+        self.current = Started {
+            at: self.now,
+            write: true,
+            op: Some("SESS"),
+        };
         let req = match ConnectRequest::decode(frame) {
             Ok(r) => r,
             Err(e) => {
@@ -156,12 +171,14 @@ impl Server {
                 return;
             }
         };
-        if req.last_zxid_seen > self.last_zxid {
+        // Clients only ever see committed zxids.
+        let committed = self.db.last_zxid;
+        if req.last_zxid_seen > committed {
             self.close_conn(
                 conn,
                 CloseReason::ClientAhead {
                     client_zxid: req.last_zxid_seen,
-                    server_zxid: self.last_zxid,
+                    server_zxid: committed,
                 },
             );
             return;
@@ -190,15 +207,18 @@ impl Server {
             );
             self.expiry.insert((expires, sid));
             self.bind(conn, sid);
-            self.write(
-                sid,
-                0,
-                TxnOp::CreateSession {
-                    timeout: timeout.as_millis() as i32,
-                },
-            );
             let passwd = self.password(sid);
-            self.send(conn, answer(timeout, sid, &passwd));
+            // Answered when the session's creation commits.
+            let completion = Completion::Reply {
+                conn,
+                xid: 0,
+                kind: ReplyKind::Raw(answer(timeout, sid, &passwd)),
+                started: self.current,
+            };
+            let op = TxnOp::CreateSession {
+                timeout: timeout.as_millis() as i32,
+            };
+            self.order(sid, 0, op, HashMap::new(), completion);
             self.log(crate::LogEvent::SessionEstablished {
                 session: sid,
                 timeout_ms: timeout.as_millis() as u64,

@@ -110,8 +110,7 @@ impl Server {
             }
         }
         let last = server.db.last_zxid;
-        server.last_zxid = last;
-        server.durable_zxid = last;
+        server.seq = Standalone::at(last);
         report.last_zxid = last;
         let restored: Vec<(i64, i32)> = server.db.sessions.iter().map(|(&k, &v)| (k, v)).collect();
         for (sid, timeout_ms) in restored {

@@ -39,14 +39,16 @@ impl Server {
             c.dialect = Dialect::Text;
         }
         self.bind(conn, sid);
-        self.write(
-            sid,
-            0,
-            TxnOp::CreateSession {
-                timeout: timeout.as_millis() as i32,
-            },
-        );
-        self.send(conn, Bytes::from_static(b"true:Connected\n"));
+        let completion = Completion::Reply {
+            conn,
+            xid: 0,
+            kind: ReplyKind::Raw(Bytes::from_static(b"true:Connected\n")),
+            started: self.current,
+        };
+        let op = TxnOp::CreateSession {
+            timeout: timeout.as_millis() as i32,
+        };
+        self.order(sid, 0, op, HashMap::new(), completion);
     }
 
     pub(super) fn text_lines(&mut self, conn: ConnId) {
@@ -103,30 +105,69 @@ impl Server {
             let Some(sid) = c.session else {
                 return;
             };
-            let reply = match text::parse(line) {
-                Ok(cmd) => self.text_command(conn, sid, cmd),
-                Err(reason) => format!("false:{reason}"),
+            self.current = Started {
+                at: self.now,
+                write: false,
+                op: None,
             };
-            self.send(conn, Bytes::from(reply + "\n"));
+            match text::parse(line) {
+                Ok(cmd) if cmd.is_write() => {
+                    self.current.write = true;
+                    self.text_write(conn, sid, cmd);
+                }
+                Ok(cmd) if self.busy(conn) => {
+                    let started = self.current;
+                    if let Some(c) = self.conns.get_mut(&conn) {
+                        c.queue.push_back(Waiting::Text { cmd, started });
+                    }
+                }
+                Ok(cmd) => self.text_read(conn, cmd),
+                Err(reason) => self.send(conn, Bytes::from(format!("false:{reason}\n"))),
+            }
         }
     }
 
-    pub(super) fn text_command(&mut self, conn: ConnId, sid: i64, cmd: Command) -> String {
+    /// A text write: validated and ordered now, answered when it commits.
+    pub(super) fn text_write(&mut self, conn: ConnId, sid: i64, cmd: Command) {
         let auth = self.auth_of(conn);
-        let write = |s: &mut Self, r: Result<TxnOp, ErrorCode>| -> Result<OpResult, ErrorCode> {
-            match r {
-                Ok(t) => match s.write(sid, 0, t).1 {
-                    OpResult::Error(c) => {
-                        Err(ErrorCode::from_code(c).unwrap_or(ErrorCode::SystemError))
-                    }
-                    ok => Ok(ok),
-                },
-                Err(code) => {
-                    s.write(sid, 0, TxnOp::Error { code: code.code() });
-                    Err(code)
-                }
+        let mut p = Prep::new(&self.db.tree, &self.outstanding, sid, auth).options(&self.config);
+        let mut sequential = false;
+        let prepared = match cmd {
+            Command::Create {
+                path,
+                data,
+                ephemeral,
+                sequential: seq,
+            } => {
+                sequential = seq;
+                let req = records::CreateRequest {
+                    op: op::CREATE,
+                    path,
+                    data: Some(Bytes::from(data)),
+                    acl: Some(smallvec::smallvec![records::Acl::open()]),
+                    flags: i32::from(ephemeral) | (i32::from(seq) << 1),
+                    ttl: -1,
+                };
+                p.create(&req)
             }
+            Command::Delete(path) => p.delete(&path, -1),
+            Command::Set(path, data) => p.set_data(&path, &Some(Bytes::from(data)), -1),
+            _ => Err(ErrorCode::Unimplemented),
         };
+        let changes = p.take_changes();
+        let op = prepared.unwrap_or_else(|code| TxnOp::Error { code: code.code() });
+        let completion = Completion::Reply {
+            conn,
+            xid: 0,
+            kind: ReplyKind::Text { sequential },
+            started: self.current,
+        };
+        self.order(sid, 0, op, changes, completion);
+    }
+
+    /// A text read, answered from committed state.
+    pub(super) fn text_read(&mut self, conn: ConnId, cmd: Command) {
+        let auth = self.auth_of(conn);
         let fail = |e: ErrorCode| format!("false:{}", e.name());
         let tree = &self.db.tree;
         let readable = |path: &str| -> Result<&crate::tree::Node, ErrorCode> {
@@ -137,7 +178,7 @@ impl Server {
                 Err(ErrorCode::NoAuth)
             }
         };
-        match cmd {
+        let reply = match cmd {
             Command::Help => text::HELP.to_string(),
             Command::Exists(p) => match tree.get(&p) {
                 Some(_) => "true".into(),
@@ -148,7 +189,7 @@ impl Server {
                 Err(e) => fail(e),
             },
             Command::Children(p) => match readable(&p) {
-                Ok(n) => format!("true:{}", self.db.tree.creation_order(n).join(",")),
+                Ok(n) => format!("true:{}", tree.creation_order(n).join(",")),
                 Err(e) => fail(e),
             },
             Command::Stat(p) => match tree.get(&p) {
@@ -164,60 +205,22 @@ impl Server {
             },
             Command::Sync(_) => "true".into(),
             Command::Watch(p) => {
-                if !path::is_valid(&p) {
-                    return fail(ErrorCode::BadArguments);
-                }
-                let exists = tree.get(&p).is_some();
-                self.watches.add(Kind::Data, &p, conn);
-                if exists {
-                    self.watches.add(Kind::Child, &p, conn);
-                }
-                "true".into()
-            }
-            Command::Create {
-                path,
-                data,
-                ephemeral,
-                sequential,
-            } => {
-                let req = records::CreateRequest {
-                    op: op::CREATE,
-                    path,
-                    data: Some(Bytes::from(data)),
-                    acl: Some(smallvec::smallvec![records::Acl::open()]),
-                    flags: i32::from(ephemeral) | (i32::from(sequential) << 1),
-                    ttl: -1,
-                };
-                let r = Prep::new(tree, sid, auth)
-                    .options(&self.config)
-                    .create(&req);
-                match write(self, r) {
-                    Ok(OpResult::Created { path, .. }) if sequential => format!("true:{path}"),
-                    Ok(_) => "true".into(),
-                    Err(e) => fail(e),
+                if path::is_valid(&p) {
+                    let exists = tree.get(&p).is_some();
+                    self.watches.add(Kind::Data, &p, conn);
+                    if exists {
+                        self.watches.add(Kind::Child, &p, conn);
+                    }
+                    "true".into()
+                } else {
+                    fail(ErrorCode::BadArguments)
                 }
             }
-            Command::Delete(p) => {
-                let r = Prep::new(tree, sid, auth)
-                    .options(&self.config)
-                    .delete(&p, -1);
-                match write(self, r) {
-                    Ok(_) => "true".into(),
-                    Err(e) => fail(e),
-                }
+            Command::Create { .. } | Command::Delete(_) | Command::Set(..) => {
+                fail(ErrorCode::Unimplemented)
             }
-            Command::Set(p, data) => {
-                let r = Prep::new(tree, sid, auth).options(&self.config).set_data(
-                    &p,
-                    &Some(Bytes::from(data)),
-                    -1,
-                );
-                match write(self, r) {
-                    Ok(_) => "true".into(),
-                    Err(e) => fail(e),
-                }
-            }
-        }
+        };
+        self.send(conn, Bytes::from(reply + "\n"));
     }
 }
 

@@ -50,7 +50,17 @@ impl Server {
     }
 
     pub(crate) fn outstanding(&self) -> usize {
-        self.gated.len()
+        self.pending.len()
+            + self
+                .conns
+                .values()
+                .map(|c| {
+                    c.queue
+                        .iter()
+                        .filter(|w| matches!(w, Waiting::Read { .. } | Waiting::Text { .. }))
+                        .count()
+                })
+                .sum::<usize>()
     }
 
     /// `wchs`: (connections, paths, watches) of the data watches.
