@@ -6,6 +6,35 @@
 //! or your own event loop) owns the sockets and the clock and moves bytes in
 //! and out of a [`Server`].
 //!
+//! ## Inside: the modules and the request path
+//!
+//! | module | what it owns |
+//! | --- | --- |
+//! | [`proto`] | the wire: jute encoding, request and reply records, the text dialect |
+//! | `server` | the composition root [`Server`] and one child module per concern (framing, sessions, auth, reads, writes, the per-connection gate, snapshots, four-letter words) |
+//! | `prep` | validation of a write into a [`txn::Txn`], as ZooKeeper's PrepRequestProcessor |
+//! | `pipeline` | the order of writes and their commit (the `Sequencer`, standalone today) and the changes in flight (`Outstanding`) |
+//! | [`txn`] | transactions: their encoding and how one applies to the tree |
+//! | `tree` | the DataTree: nodes, ACL cache, ephemerals, quotas, copy-on-write snapshots |
+//! | `watch` | one-shot, persistent and recursive watches |
+//! | `acl`, `quota`, [`sasl`] | ACL checks and ids, quota accounting, DIGEST-MD5 |
+//! | [`storage`] | the log and snapshot file formats (bytes only; files are the runtime's) |
+//! | `fourlw`, [`stats`] | four-letter words, counters and latency summaries |
+//! | `config`, [`error`] | the configuration the core uses, ZooKeeper's error codes |
+//!
+//! **A request's path.** Bytes are framed per connection (`dispatch`). A
+//! write is validated against the committed tree plus the writes still in
+//! flight (`prep`, `pipeline::Outstanding`), gets the next zxid from the
+//! sequencer, and leaves as [`Output::Append`]. When the log reports it
+//! durable ([`Input::Durable`]; with an ensemble: when a quorum has it), it
+//! is applied to the tree, its watches fire (notifications leave at once),
+//! and its reply is built from the result. Each connection keeps a queue of
+//! what it waits for: everything a session sends after a write waits for
+//! that write (FIFO, read-your-writes), and a read of a session with
+//! nothing in flight is answered at once from committed state, whatever
+//! other sessions are writing. So nothing that is not committed ever
+//! leaves the server, and a session's replies come in its request order.
+//!
 //! ## The driving contract
 //!
 //! * [`Server::accept`] registers a new client connection and returns its
@@ -23,9 +52,10 @@
 //!   * [`Output::Append`]: append the entry to the transaction log. Once the
 //!     entries up to some zxid are durable (written, and synced if you sync),
 //!     call `handle(now, Input::Durable { zxid })`. Batch as much as you like
-//!     (group commit): nothing that depends on an entry leaves the server before
-//!     its durability is reported. A purely in-memory server reports
-//!     durability right after draining.
+//!     (group commit): a write is applied and answered only once its
+//!     durability is reported, and so is everything its session sent after
+//!     it; other sessions' reads do not wait. A purely in-memory server
+//!     reports durability right after draining.
 //! * One `Received` produces at most [`Config::output_burst`] bytes of
 //!   replies for its connection; requests past that stay buffered in the
 //!   core ([`Server::has_pending_input`] says so). Feed
@@ -47,9 +77,9 @@
 //! ## Snapshots and recovery
 //!
 //! A runtime that keeps a log also takes snapshots, so recovery does not
-//! replay the whole history. [`Server::begin_snapshot`] (best called when the
-//! log is durable up to [`Server::last_zxid`]) starts an exact image of the
-//! state at that zxid; [`Server::snapshot_step`], called between inputs
+//! replay the whole history. [`Server::begin_snapshot`] starts an exact image
+//! of the committed state (at [`Server::committed_zxid`], durable by
+//! definition, so the finished file may be installed at once); [`Server::snapshot_step`], called between inputs
 //! (between drains, never inside one), appends the next part of it to a
 //! buffer of the runtime's, about as many bytes as asked, until it returns
 //! [`SnapshotProgress::Done`]. The server keeps serving in between: what
@@ -133,7 +163,8 @@ mod watch;
 
 pub use config::{Config, ConfigError};
 pub use error::ErrorCode;
-pub use server::{Recovered, RecoveryError, Server, SnapshotProgress, Stats};
+pub use server::{Recovered, RecoveryError, Server, SnapshotProgress};
+pub use stats::Stats;
 pub use tree::Stat;
 
 use bytes::Bytes;

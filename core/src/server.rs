@@ -1,52 +1,21 @@
-//! The server: connections, sessions, the request path and its outputs.
-//!
-//! ## Where each concern lives
-//!
-//! This file holds the `Server` type, its public driving API (accept,
-//! handle, poll_output, poll_log, poll_timeout) and the connection and
-//! session tables. The rest is split by concern into child modules, each an
-//! `impl Server` block over the same state:
+//! The server: the composition root. It holds the state each concern
+//! works on, routes inputs to them and merges their outputs and deadlines;
+//! the crate docs describe the request path. Each child module is an
+//! `impl Server` block for one concern:
 //!
 //! | module | concern |
 //! | --- | --- |
+//! | `conn` | what is kept per connection and per session |
 //! | `dispatch` | framing, dialect sniffing, one dispatch per decoded request |
-//! | `session` | handshake, passwords, expiry buckets, the container/TTL reaper |
+//! | `session` | handshake, passwords, expiry buckets, closeSession, the reaper |
 //! | `auth` | addauth, SASL, the caps on a connection's ids |
-//! | `reads` | reads, multiRead, watches, setWatches |
-//! | `writes` | prep into a Txn, ordering, apply, firing watches, write replies |
-//! | `output` | the durability gate, latency statistics, closing connections |
+//! | `reads` | reads, multiRead, watches, setWatches, from committed state |
+//! | `writes` | prep into a Txn, ordering, apply at commit, watches, replies |
+//! | `output` | the per-connection gate, latency statistics, closing |
 //! | `snapshot` | recovery from snapshot and log, snapshots while serving |
 //! | `text_dialect` | the seed's text protocol |
 //! | `views` | four-letter words and what they print |
 //! | `crypto` | HMAC-SHA1, digest ids, base64 |
-//!
-//! (Issue 12 goes further: writes applied at commit behind an ordering
-//! interface, and a per-session gate instead of the global one below.)
-//!
-//! ## How a request flows
-//!
-//! Bytes are framed per connection. A read is answered from the tree at
-//! once. A write is validated (`prep`), becomes a [`Txn`] with the next zxid,
-//! is emitted as [`Output::Append`], and is applied to the tree right away so
-//! that later requests are validated against it. Everything a write causes
-//! to leave the server (its reply and the watch notifications it fires), and
-//! every reply produced after it, waits in one ordered queue until the log
-//! reports the write durable ([`Input::Durable`]). So:
-//!
-//! * no client ever sees a state that is not durable (a read that follows a
-//!   pending write is answered only once that write is durable);
-//! * replies and notifications leave in exactly the order they were produced,
-//!   which gives per-session FIFO and "notifications before the reply of the
-//!   op that fired them", as in ZooKeeper;
-//! * group commit falls out: all Appends of one loop turn can be synced
-//!   together and released by one `Durable`.
-//!
-//! Applying at ordering time rather than at durability time is a deliberate
-//! deviation from a strict "apply after commit" pipeline: it needs no overlay
-//! of uncommitted changes for validation (ZooKeeper's `outstandingChanges`),
-//! and since nothing derived from an undurable state is released early, it is
-//! indistinguishable from the outside. A replicated leader that loses its
-//! uncommitted tail will rebuild its tree from snapshot and log.
 
 use crate::acl::{self, perm};
 use crate::config::Config;
@@ -60,7 +29,7 @@ use crate::proto::text::{self, Command};
 use crate::proto::{Reader, Writer};
 use crate::txn::{apply, release_triggers, Database, OpResult, Trigger, Txn, TxnOp};
 use crate::watch::{Event, Kind, Watches};
-use crate::{CloseReason, ConfigError, ConnId, ErrorCode, Input, Output};
+use crate::{CloseReason, ConfigError, ConnId, ErrorCode, Input, Output, Stats};
 use bytes::{Buf, Bytes, BytesMut};
 use hashbrown::HashMap;
 use output::Waiting;
@@ -70,6 +39,7 @@ use std::time::{Duration, Instant};
 use writes::{Completion, ReplyKind};
 
 mod auth;
+mod conn;
 mod crypto;
 mod dispatch;
 mod output;
@@ -81,6 +51,7 @@ mod views;
 mod writes;
 
 use auth::{auth_in, is_write};
+use conn::{Conn, Dialect, Session};
 use crypto::base64;
 pub(crate) use crypto::{digest_id, hmac_sha1, seeded_bytes};
 use output::op_name;
@@ -92,96 +63,6 @@ pub use snapshot::{Recovered, RecoveryError};
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Log events kept between two drains of [`Server::poll_log`].
 const MAX_LOG_EVENTS: usize = 4096;
-
-/// Server-wide counters, for the four-letter words and embedding users.
-#[derive(Debug, Default, Clone)]
-pub struct Stats {
-    /// Request packets received.
-    pub packets_received: u64,
-    /// Reply and notification packets sent.
-    pub packets_sent: u64,
-    /// Connections accepted since start.
-    pub connections_accepted: u64,
-    /// Sum of request latencies (ms) for the average.
-    pub latency_total_ms: u64,
-    /// Requests whose latency was measured.
-    pub latency_count: u64,
-    /// Minimum latency seen (ms).
-    pub latency_min_ms: u64,
-    /// Maximum latency seen (ms).
-    pub latency_max_ms: u64,
-    /// Authentication attempts that failed.
-    pub auth_failed: u64,
-    /// Watch events withheld because the watcher may not read the node (the
-    /// watch was consumed all the same).
-    pub events_withheld: u64,
-    /// Connections refused (maxClientCnxns).
-    pub connections_rejected: u64,
-    /// Latency of reads (ms), as ZooKeeper's `readlatency`.
-    pub read_latency: crate::stats::Summary,
-    /// Latency of writes (ms), as ZooKeeper's `updatelatency`.
-    pub update_latency: crate::stats::Summary,
-    /// Open file descriptors, when the runtime reports them.
-    pub open_fds: Option<u64>,
-    /// The file descriptor limit, when the runtime reports it.
-    pub max_fds: Option<u64>,
-    /// Bytes in the snapshot directory, when the runtime reports them.
-    pub data_dir_bytes: u64,
-    /// Bytes in the log directory, when the runtime reports them.
-    pub log_dir_bytes: u64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Dialect {
-    /// Nothing received yet.
-    Unknown,
-    /// ZooKeeper binary protocol.
-    Binary,
-    /// The seed's line-based text protocol.
-    Text,
-}
-
-#[derive(Debug)]
-struct Conn {
-    peer: Option<SocketAddr>,
-    inbuf: BytesMut,
-    dialect: Dialect,
-    /// The session, once the handshake was accepted.
-    session: Option<i64>,
-    /// A Close was decided; ignore further input.
-    closing: bool,
-    /// Authenticated ids (`ip:` is always there when the peer is known).
-    auth: crate::acl::AuthIds,
-    /// Handshake deadline while there is no session.
-    handshake_deadline: Option<Instant>,
-    packets_received: u64,
-    packets_sent: u64,
-    /// What waits, in request order (the per-session gate).
-    queue: VecDeque<Waiting>,
-    /// Text protocol: skipping the rest of an over-long line.
-    discarding: bool,
-    /// Text protocol: how many bytes of `inbuf` are known to hold no
-    /// newline, so each received byte is looked at once (a line sent a byte
-    /// at a time would otherwise be rescanned whole for every byte).
-    scanned: usize,
-    /// A closeSession was answered: requests pipelined behind it get
-    /// SESSIONEXPIRED, then the connection closes after this input.
-    session_closed: bool,
-    /// The SASL exchange under way, once the client sent a sasl token.
-    sasl: Option<Box<crate::sasl::DigestServer>>,
-    stats: Box<ConnStats>,
-    /// A four-letter-word connection.
-    four_letter: bool,
-}
-
-#[derive(Debug)]
-struct Session {
-    timeout: Duration,
-    conn: Option<ConnId>,
-    expires: Instant,
-    /// A CloseSession Txn was produced; the session is gone for clients.
-    closing: bool,
-}
 
 /// The ZooKeeper server state machine. See the crate docs for the driving
 /// contract.
@@ -324,46 +205,9 @@ impl Server {
         let id = ConnId(self.next_conn);
         self.next_conn += 1;
         self.stats.connections_accepted += 1;
-        let mut auth = crate::acl::AuthIds::default();
-        if let Some(p) = peer {
-            auth.insert(Id {
-                scheme: "ip".into(),
-                id: p.ip().to_string(),
-            });
-        }
         let deadline = self.now + HANDSHAKE_TIMEOUT;
-        self.conns.insert(
-            id,
-            Conn {
-                peer,
-                inbuf: BytesMut::new(),
-                dialect: Dialect::Unknown,
-                session: None,
-                closing: false,
-                auth,
-                handshake_deadline: Some(deadline),
-                packets_received: 0,
-                packets_sent: 0,
-                discarding: false,
-                scanned: 0,
-                session_closed: false,
-                sasl: None,
-                stats: Box::new(ConnStats {
-                    established: self.wall_now(),
-                    last_op: "NA",
-                    last_cxid: -1,
-                    last_zxid: -1,
-                    last_response: 0,
-                    last_latency: 0,
-                    min_latency: u64::MAX,
-                    max_latency: 0,
-                    total_latency: 0,
-                    count: 0,
-                }),
-                four_letter: false,
-                queue: VecDeque::new(),
-            },
-        );
+        let conn = Conn::new(peer, deadline, self.wall_now());
+        self.conns.insert(id, conn);
         self.handshakes.insert((deadline, id));
         if let Some(ip) = peer.map(|p| p.ip()) {
             let n = self.per_ip.entry(ip).or_insert(0);

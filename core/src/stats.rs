@@ -87,6 +87,44 @@ impl Summary {
     }
 }
 
+/// Server-wide counters, for the four-letter words and embedding users.
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    /// Request packets received.
+    pub packets_received: u64,
+    /// Reply and notification packets sent.
+    pub packets_sent: u64,
+    /// Connections accepted since start.
+    pub connections_accepted: u64,
+    /// Sum of request latencies (ms) for the average.
+    pub latency_total_ms: u64,
+    /// Requests whose latency was measured.
+    pub latency_count: u64,
+    /// Minimum latency seen (ms).
+    pub latency_min_ms: u64,
+    /// Maximum latency seen (ms).
+    pub latency_max_ms: u64,
+    /// Authentication attempts that failed.
+    pub auth_failed: u64,
+    /// Watch events withheld because the watcher may not read the node (the
+    /// watch was consumed all the same).
+    pub events_withheld: u64,
+    /// Connections refused (maxClientCnxns).
+    pub connections_rejected: u64,
+    /// Latency of reads (ms), as ZooKeeper's `readlatency`.
+    pub read_latency: Summary,
+    /// Latency of writes (ms), as ZooKeeper's `updatelatency`.
+    pub update_latency: Summary,
+    /// Open file descriptors, when the runtime reports them.
+    pub open_fds: Option<u64>,
+    /// The file descriptor limit, when the runtime reports it.
+    pub max_fds: Option<u64>,
+    /// Bytes in the snapshot directory, when the runtime reports them.
+    pub data_dir_bytes: u64,
+    /// Bytes in the log directory, when the runtime reports them.
+    pub log_dir_bytes: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

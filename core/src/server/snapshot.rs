@@ -136,10 +136,9 @@ impl Server {
         Ok((server, report))
     }
 
-    /// A snapshot of the whole state at the last ordered zxid, in one go
-    /// (see `storage` for the format; tests and tools). Abandons a snapshot
-    /// under way. Every ordered write is included, so install it only once
-    /// the log is durable up to the returned zxid.
+    /// A snapshot of the whole committed state, in one go (see `storage`
+    /// for the format; tests and tools). Abandons a snapshot under way.
+    /// Only committed, hence durable, writes are in it.
     pub fn snapshot(&mut self) -> (i64, Vec<u8>) {
         self.abort_snapshot();
         let zxid = self.begin_snapshot();
@@ -148,16 +147,15 @@ impl Server {
         (zxid, out)
     }
 
-    /// Starts a snapshot of the state at the last ordered zxid (returned),
+    /// Starts a snapshot of the committed state, at the zxid returned,
     /// to be written piece by piece with [`Server::snapshot_step`] while the
     /// server goes on serving: the snapshot shows the tree exactly as it was
     /// at that zxid, whatever changes in between (each node the walk has not
     /// reached yet is copied just before its first change). If one is under
     /// way already, returns its zxid.
     ///
-    /// The runtime must install the finished file (rename it into place)
-    /// only once the log is durable up to that zxid; starting when the log
-    /// is fully flushed makes that automatic.
+    /// The tree holds committed writes only, which the log already has, so
+    /// the finished file may be put in place at once.
     pub fn begin_snapshot(&mut self) -> i64 {
         if let Some(s) = &self.snap {
             return s.zxid();
