@@ -257,6 +257,34 @@ impl NodeMap {
             .map(|c| (name_of(&c.path), c.seq))
     }
 
+    /// The children of `node` with their numbers: (number, name, creation
+    /// sequence number), in no useful order. The name is cut from the
+    /// child's path (no search for the last `/`).
+    pub(crate) fn children_ids<'a>(
+        &'a self,
+        node: &'a Node,
+    ) -> impl Iterator<Item = (NodeId, &'a str, u32)> + 'a {
+        let skip = if &*node.path == "/" {
+            1
+        } else {
+            node.path.len() + 1
+        };
+        node.children.ids().filter_map(move |id| {
+            let c = self.slab.get(id as usize)?;
+            Some((id, c.path.get(skip..).unwrap_or(""), c.seq))
+        })
+    }
+
+    /// The node numbered `id`, if it is in use.
+    pub(crate) fn by_id_mut(&mut self, id: NodeId) -> Option<&mut Node> {
+        self.slab.get_mut(id as usize)
+    }
+
+    /// The node numbered `id`, if it is in use.
+    pub(crate) fn by_id(&self, id: NodeId) -> Option<&Node> {
+        self.slab.get(id as usize)
+    }
+
     /// The child nodes of `node`, in no useful order.
     pub(crate) fn child_nodes<'a>(&'a self, node: &'a Node) -> impl Iterator<Item = &'a Node> + 'a {
         node.children

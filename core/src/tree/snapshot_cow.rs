@@ -2,6 +2,7 @@
 //! preservation of nodes the walk has not reached yet, and the walk itself.
 
 use super::{child_path, AclRef, DataTree, StoredStat};
+use crate::nodemap::NodeId;
 use crate::path;
 use bytes::Bytes;
 use hashbrown::HashMap;
@@ -36,9 +37,30 @@ pub(crate) struct SnapRecord<'a> {
 struct Frame {
     parent: String,
     names: String,
-    /// (start, end) in `names`, and the creation sequence number.
-    entries: Vec<(u32, u32, u64)>,
+    /// (start, end) in `names`, the creation sequence number, and the
+    /// node's number when it was listed (`NO_ID` for one deleted since).
+    entries: Vec<(u32, u32, u64, NodeId)>,
     next: usize,
+}
+
+/// A frame entry for a child that was deleted (its image is saved).
+const NO_ID: NodeId = NodeId::MAX;
+
+/// What the walk records next.
+enum Pick {
+    /// A saved image, by path.
+    Image(String, u64),
+    /// A live node, by number.
+    Live(NodeId, u64),
+}
+
+/// Whether `p` is `parent`'s child `name`, without building the path.
+fn is_child(p: &str, parent: &str, name: &str) -> bool {
+    let skip = if parent == "/" { 1 } else { parent.len() + 1 };
+    p.len() == skip + name.len()
+        && p.starts_with(parent)
+        && p.as_bytes().get(skip - 1) == Some(&b'/')
+        && p.ends_with(name)
 }
 
 /// A snapshot of the tree as it was at zxid `zxid`, written a few thousand
@@ -169,77 +191,119 @@ impl DataTree {
 
     /// Records the next node of the snapshot under way with `f`. Returns
     /// false when every node has been recorded (or none is under way).
+    ///
+    /// The walk finds live nodes by number, not by path: a child listed in
+    /// its parent's frame is checked to be still the same node (same
+    /// sequence number and path) and recorded from the node's own path, so
+    /// a node costs no hashing or path building unless images are waiting.
     pub(crate) fn snapshot_next(&mut self, f: &mut impl FnMut(SnapRecord<'_>)) -> bool {
         let Some(s) = self.snap.as_mut() else {
             return false;
         };
-        let (path, seq) = if !s.root_done {
+        let pick = if !s.root_done {
             s.root_done = true;
-            ("/".to_string(), 0)
+            if s.preserved.contains_key("/") {
+                Pick::Image("/".to_string(), 0)
+            } else {
+                match self.nodes.id("/") {
+                    Some(id) => Pick::Live(id, 0),
+                    None => return false,
+                }
+            }
         } else {
             loop {
                 let Some(frame) = s.stack.last_mut() else {
                     return false;
                 };
-                let Some(&(a, b, seq)) = frame.entries.get(frame.next) else {
+                let Some(&(a, b, seq, id)) = frame.entries.get(frame.next) else {
                     s.stack.pop();
                     continue;
                 };
                 frame.next += 1;
                 let name = frame.names.get(a as usize..b as usize).unwrap_or("");
-                let path = child_path(&frame.parent, name);
-                if s.preserved.contains_key(path.as_str()) {
-                    break (path, seq);
+                if !s.preserved.is_empty() {
+                    let path = child_path(&frame.parent, name);
+                    if s.preserved.contains_key(path.as_str()) {
+                        break Pick::Image(path, seq);
+                    }
                 }
-                match self.nodes.get(path.as_str()) {
-                    Some(n) if n.czxid <= s.zxid && n.snap_epoch != s.epoch => break (path, seq),
+                if id == NO_ID {
+                    // Deleted since it was listed, its image recorded.
+                    continue;
+                }
+                match self.nodes.by_id(id) {
+                    Some(n)
+                        if u64::from(n.seq) == seq
+                            && is_child(&n.path, &frame.parent, name)
+                            && n.czxid <= s.zxid
+                            && n.snap_epoch != s.epoch =>
+                    {
+                        break Pick::Live(id, seq)
+                    }
                     _ => continue,
                 }
             }
         };
-        // Record the node: its saved image, or the node itself.
-        if let Some(img) = s.preserved.remove(path.as_str()) {
-            f(SnapRecord {
-                path: &path,
-                seq: img.seq.unwrap_or(seq),
-                data: img.data.as_deref(),
-                acl: img.acl,
-                stat: img.stat,
-            });
-            self.acls.release(img.acl);
-        } else if let Some(n) = self.nodes.get_mut(path.as_str()) {
-            n.snap_epoch = s.epoch;
-            f(SnapRecord {
-                path: &path,
-                seq,
-                data: n.data.as_deref(),
-                acl: n.acl,
-                stat: StoredStat::of(n),
-            });
-        }
-        s.recorded += 1;
-        // Its children as they were: the current ones that existed then
-        // (a node now at this path that is newer than the snapshot has only
+        // Record the node (its saved image, or the node itself), then list
+        // its children as they were: the current ones that existed then (a
+        // node now at this path that is newer than the snapshot has only
         // newer children), plus those deleted since.
         let mut frame = Frame {
-            parent: path,
+            parent: String::new(),
             names: String::new(),
             entries: Vec::new(),
             next: 0,
         };
-        let current = self
-            .nodes
-            .get(frame.parent.as_str())
-            .filter(|n| n.czxid <= s.zxid);
-        if let Some(n) = current {
-            frame.entries.reserve(n.children.len());
-            for (name, seq) in self.nodes.children(n) {
-                push_entry(&mut frame, name, u64::from(seq));
+        match pick {
+            Pick::Image(path, seq) => {
+                if let Some(img) = s.preserved.remove(path.as_str()) {
+                    f(SnapRecord {
+                        path: &path,
+                        seq: img.seq.unwrap_or(seq),
+                        data: img.data.as_deref(),
+                        acl: img.acl,
+                        stat: img.stat,
+                    });
+                    self.acls.release(img.acl);
+                }
+                let current = self.nodes.get(&path).filter(|n| n.czxid <= s.zxid);
+                if let Some(n) = current {
+                    frame.entries.reserve(n.children.len());
+                    for (id, name, seq) in self.nodes.children_ids(n) {
+                        push_entry(&mut frame, name, u64::from(seq), id);
+                    }
+                }
+                frame.parent = path;
+            }
+            Pick::Live(id, seq) => {
+                if let Some(n) = self.nodes.by_id_mut(id) {
+                    n.snap_epoch = s.epoch;
+                    f(SnapRecord {
+                        path: &n.path,
+                        seq,
+                        data: n.data.as_deref(),
+                        acl: n.acl,
+                        stat: StoredStat::of(n),
+                    });
+                }
+                if let Some(n) = self.nodes.by_id(id) {
+                    let removed = !s.removed.is_empty() && s.removed.contains_key(&*n.path);
+                    if n.children.len() > 0 || removed {
+                        frame.parent = n.path.to_string();
+                        frame.entries.reserve(n.children.len());
+                        for (cid, name, seq) in self.nodes.children_ids(n) {
+                            push_entry(&mut frame, name, u64::from(seq), cid);
+                        }
+                    }
+                }
             }
         }
-        if let Some(gone) = s.removed.remove(frame.parent.as_str()) {
-            for (seq, name) in gone {
-                push_entry(&mut frame, &name, seq);
+        s.recorded += 1;
+        if !s.removed.is_empty() && !frame.parent.is_empty() {
+            if let Some(gone) = s.removed.remove(frame.parent.as_str()) {
+                for (seq, name) in gone {
+                    push_entry(&mut frame, &name, seq, NO_ID);
+                }
             }
         }
         if !frame.entries.is_empty() {
@@ -249,8 +313,8 @@ impl DataTree {
     }
 }
 
-fn push_entry(frame: &mut Frame, name: &str, seq: u64) {
+fn push_entry(frame: &mut Frame, name: &str, seq: u64, id: NodeId) {
     let a = frame.names.len() as u32;
     frame.names.push_str(name);
-    frame.entries.push((a, frame.names.len() as u32, seq));
+    frame.entries.push((a, frame.names.len() as u32, seq, id));
 }
