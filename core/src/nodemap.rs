@@ -13,6 +13,7 @@
 use crate::tree::Node;
 use hashbrown::{DefaultHashBuilder, HashTable};
 use std::hash::BuildHasher;
+use std::sync::Arc;
 
 /// A node's number in the store.
 pub(crate) type NodeId = u32;
@@ -58,7 +59,8 @@ impl Children {
         self.0.as_ref().map_or(0, |c| c.java_cap)
     }
 
-    fn ids(&self) -> impl Iterator<Item = NodeId> + '_ {
+    /// The children's numbers, in no useful order.
+    pub(crate) fn ids(&self) -> impl Iterator<Item = NodeId> + '_ {
         self.0
             .iter()
             .flat_map(|c| c.table.iter().map(|&(id, _)| id))
@@ -66,12 +68,31 @@ impl Children {
 }
 
 /// Every znode, by path.
-#[derive(Debug, Default)]
+///
+/// Each node sits behind an `Arc`, so a snapshot is a copy of the slab of
+/// pointers ([`NodeMap::image`]): a few milliseconds for a million nodes,
+/// after which the tree changes a node by copying it first
+/// (`Arc::make_mut`) while the snapshot holds the old one.
+#[derive(Debug)]
 pub(crate) struct NodeMap {
-    slab: Vec<Node>,
+    slab: Vec<Arc<Node>>,
     free: Vec<NodeId>,
     index: HashTable<Slot>,
     hasher: DefaultHashBuilder,
+    /// What a freed slot holds (shared, so freeing allocates nothing).
+    vacant: Arc<Node>,
+}
+
+impl Default for NodeMap {
+    fn default() -> Self {
+        Self {
+            slab: Vec::new(),
+            free: Vec::new(),
+            index: HashTable::new(),
+            hasher: DefaultHashBuilder::default(),
+            vacant: Arc::new(Node::vacant()),
+        }
+    }
 }
 
 impl NodeMap {
@@ -104,14 +125,16 @@ impl NodeMap {
 
     /// The node at `path`.
     pub(crate) fn get(&self, path: &str) -> Option<&Node> {
-        self.id(path).and_then(|id| self.slab.get(id as usize))
+        self.id(path)
+            .and_then(|id| self.slab.get(id as usize))
+            .map(|n| &**n)
     }
 
     /// The node at `path`, to change it (its path and children stay as
     /// they are: only this map changes those).
     pub(crate) fn get_mut(&mut self, path: &str) -> Option<&mut Node> {
         let id = self.id(path)?;
-        self.slab.get_mut(id as usize)
+        self.slab.get_mut(id as usize).map(Arc::make_mut)
     }
 
     /// Whether a node is at `path`.
@@ -124,6 +147,7 @@ impl NodeMap {
         self.index
             .iter()
             .filter_map(|&(id, _)| self.slab.get(id as usize))
+            .map(|n| &**n)
     }
 
     /// The root, the only node without a parent. Replaces any node at "/".
@@ -142,12 +166,12 @@ impl NodeMap {
         match self.free.pop() {
             Some(id) => {
                 if let Some(slot) = self.slab.get_mut(id as usize) {
-                    *slot = node;
+                    *slot = Arc::new(node);
                 }
                 id
             }
             None => {
-                self.slab.push(node);
+                self.slab.push(Arc::new(node));
                 (self.slab.len() - 1) as NodeId
             }
         }
@@ -197,7 +221,7 @@ impl NodeMap {
             return Err(node);
         };
         vacant.insert((id, h));
-        let Some(p) = slab.get_mut(pid as usize) else {
+        let Some(p) = slab.get_mut(pid as usize).map(Arc::make_mut) else {
             return Err(node);
         };
         let set = p.children.0.get_or_insert_with(|| {
@@ -222,7 +246,7 @@ impl NodeMap {
     /// Removes the node at `path` (not the root) from the map and from its
     /// parent's children, and returns it. Its own children, if any, stay in
     /// the map without a parent listing them: the caller removes them.
-    pub(crate) fn remove(&mut self, path: &str, parent: &str) -> Option<Node> {
+    pub(crate) fn remove(&mut self, path: &str, parent: &str) -> Option<Arc<Node>> {
         let id = self.id(path)?;
         let h = self.hash(path);
         if let Ok(e) = self.index.find_entry(spread(h), |&(i, _)| i == id) {
@@ -233,6 +257,7 @@ impl NodeMap {
             if let Some(set) = self
                 .slab
                 .get_mut(pid as usize)
+                .map(Arc::make_mut)
                 .and_then(|p| p.children.0.as_mut())
             {
                 if let Ok(e) = set.table.find_entry(spread(nh), |&(i, _)| i == id) {
@@ -240,7 +265,8 @@ impl NodeMap {
                 }
             }
         }
-        let node = std::mem::replace(self.slab.get_mut(id as usize)?, Node::vacant());
+        let vacant = Arc::clone(&self.vacant);
+        let node = std::mem::replace(self.slab.get_mut(id as usize)?, vacant);
         self.free.push(id);
         Some(node)
     }
@@ -257,32 +283,10 @@ impl NodeMap {
             .map(|c| (name_of(&c.path), c.seq))
     }
 
-    /// The children of `node` with their numbers: (number, name, creation
-    /// sequence number), in no useful order. The name is cut from the
-    /// child's path (no search for the last `/`).
-    pub(crate) fn children_ids<'a>(
-        &'a self,
-        node: &'a Node,
-    ) -> impl Iterator<Item = (NodeId, &'a str, u32)> + 'a {
-        let skip = if &*node.path == "/" {
-            1
-        } else {
-            node.path.len() + 1
-        };
-        node.children.ids().filter_map(move |id| {
-            let c = self.slab.get(id as usize)?;
-            Some((id, c.path.get(skip..).unwrap_or(""), c.seq))
-        })
-    }
-
-    /// The node numbered `id`, if it is in use.
-    pub(crate) fn by_id_mut(&mut self, id: NodeId) -> Option<&mut Node> {
-        self.slab.get_mut(id as usize)
-    }
-
-    /// The node numbered `id`, if it is in use.
-    pub(crate) fn by_id(&self, id: NodeId) -> Option<&Node> {
-        self.slab.get(id as usize)
+    /// A frozen copy of every node, by number, and the root's number: what
+    /// a snapshot walks while the tree goes on changing.
+    pub(crate) fn image(&self) -> (Vec<Arc<Node>>, Option<NodeId>) {
+        (self.slab.clone(), self.id("/"))
     }
 
     /// The child nodes of `node`, in no useful order.
@@ -290,6 +294,7 @@ impl NodeMap {
         node.children
             .ids()
             .filter_map(|id| self.slab.get(id as usize))
+            .map(|n| &**n)
     }
 
     /// Whether `node` has a child called `name`.

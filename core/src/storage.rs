@@ -42,7 +42,8 @@ pub use log::{
     LogEnd, LogError, LogScan, LOG_HEADER_LEN, LOG_MAGIC, LOG_VERSION, LOG_VERSION_1, RECORD_END,
     RECORD_HEADER_LEN, RECORD_OVERHEAD, V1_RECORD_HEADER_LEN,
 };
-pub(crate) use snapshot::{decode_snapshot, SnapshotWriter};
+pub(crate) use snapshot::decode_snapshot;
+pub use snapshot::SnapshotWriter;
 pub use snapshot::{SnapshotError, SNAP_MAGIC, SNAP_VERSION};
 
 /// CRC-32C (Castagnoli), the checksum of log records and snapshots.

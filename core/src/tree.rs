@@ -16,7 +16,7 @@
 //! | `ephemerals` | the ephemeralOwner field: sessions' ephemerals, containers, TTL nodes, the reaper's candidates |
 //! | `order` | children in creation order and in ZooKeeper's `HashSet` order (Java hashes) |
 //! | `quotas` | quota paths, their stats nodes, the hard-limit check |
-//! | `snapshot_cow` | snapshots while the tree changes: copy-on-write preservation and the walk |
+//! | `image` | snapshots while the tree changes: a frozen image of the nodes and the walk over it |
 //! | `restore` | rebuilding a tree from snapshot records |
 //! | `check` | invariants and the sorted dump, for tests and the fuzzer |
 
@@ -30,10 +30,10 @@ use std::collections::BTreeSet;
 mod acl_cache;
 mod check;
 mod ephemerals;
+mod image;
 mod order;
 mod quotas;
 mod restore;
-mod snapshot_cow;
 #[cfg(test)]
 mod tests;
 
@@ -41,8 +41,8 @@ pub(crate) use acl_cache::AclCache;
 pub(crate) use check::DumpedNode;
 use ephemerals::SessionEphemerals;
 pub(crate) use ephemerals::{is_special_owner, CONTAINER_OWNER, MAX_TTL, TTL_MASK};
+pub(crate) use image::{SnapRecord, TreeImage};
 pub(crate) use order::java_string_hash;
-pub(crate) use snapshot_cow::{SnapRecord, SnapTrack};
 
 /// A znode's metadata, exactly ZooKeeper's `Stat`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -99,9 +99,6 @@ pub(crate) struct Node {
     pub(crate) aversion: i32,
     pub(crate) ephemeral_owner: i64,
     pub(crate) pzxid: i64,
-    /// The number of the snapshot that has recorded (or preserved) this
-    /// node; see [`SnapTrack`].
-    snap_epoch: u32,
     /// Creation sequence number among its siblings.
     pub(crate) seq: u32,
     pub(crate) children: Children,
@@ -129,7 +126,6 @@ impl Node {
             aversion: 0,
             ephemeral_owner,
             pzxid: zxid,
-            snap_epoch: 0,
             seq: 0,
             children: Children::default(),
         }
@@ -227,11 +223,6 @@ pub(crate) struct DataTree {
     quota_paths: BTreeSet<String>,
     /// Total bytes of paths and data, for `mntr`'s approximate_data_size.
     data_size: u64,
-    /// The snapshot being written, if any (see [`SnapTrack`]).
-    snap: Option<SnapTrack>,
-    /// Snapshots started so far (each one's number marks the nodes it has
-    /// recorded).
-    snap_epochs: u32,
 }
 
 impl Default for DataTree {
@@ -252,8 +243,6 @@ impl DataTree {
             special: BTreeSet::new(),
             quota_paths: BTreeSet::new(),
             data_size: 0,
-            snap: None,
-            snap_epochs: 0,
         };
         let open: AclList = smallvec::smallvec![Acl::open()];
         let read_only: AclList = smallvec::smallvec![Acl {
@@ -357,7 +346,6 @@ impl DataTree {
         if self.nodes.contains(path) || !self.nodes.contains(parent_path) {
             return false;
         }
-        self.preserve(parent_path);
         if let Some(parent) = self.nodes.get_mut(parent_path) {
             if parent_cversion > parent.cversion {
                 parent.cversion = parent_cversion;
@@ -385,8 +373,6 @@ impl DataTree {
         if path::is_special(path) || !self.nodes.contains(path) {
             return false;
         }
-        self.preserve_deleted(path, parent_path);
-        self.preserve(parent_path);
         let Some(node) = self.nodes.remove(path, parent_path) else {
             return false;
         };
@@ -442,7 +428,6 @@ impl DataTree {
         zxid: i64,
         time: i64,
     ) -> Option<Stat> {
-        self.preserve(path::normalize(path));
         let n = self.nodes.get_mut(path::normalize(path))?;
         self.data_size =
             self.data_size.saturating_sub(data_len(&n.data) as u64) + data_len(&data) as u64;
@@ -461,7 +446,6 @@ impl DataTree {
     /// Replaces a node's ACL and sets its aversion.
     pub(crate) fn set_acl(&mut self, path: &str, acl: &AclList, aversion: i32) -> Option<Stat> {
         let new = self.acls.intern(acl);
-        self.preserve(path::normalize(path));
         let Some(n) = self.nodes.get_mut(path::normalize(path)) else {
             self.acls.release(new);
             return None;

@@ -150,9 +150,9 @@ impl Server {
     /// Starts a snapshot of the committed state, at the zxid returned,
     /// to be written piece by piece with [`Server::snapshot_step`] while the
     /// server goes on serving: the snapshot shows the tree exactly as it was
-    /// at that zxid, whatever changes in between (each node the walk has not
-    /// reached yet is copied just before its first change). If one is under
-    /// way already, returns its zxid.
+    /// at that zxid, whatever changes in between (see
+    /// [`Server::snapshot_writer`]). If one is under way already, returns its
+    /// zxid.
     ///
     /// The tree holds committed writes only, which the log already has, so
     /// the finished file may be put in place at once.
@@ -160,10 +160,20 @@ impl Server {
         if let Some(s) = &self.snap {
             return s.zxid();
         }
-        let w = crate::storage::SnapshotWriter::begin(&mut self.db);
+        let w = self.snapshot_writer();
         let zxid = w.zxid();
         self.snap = Some(w);
         zxid
+    }
+
+    /// A writer for a snapshot of the committed state as it is now, to run
+    /// anywhere: it holds a frozen image of the tree (taking it copies one
+    /// pointer per node; a node changed afterwards is copied first), so it
+    /// needs nothing of the server and is `Send`. A runtime hands it to
+    /// another thread and calls [`crate::storage::SnapshotWriter::step`]
+    /// there until it returns true, so the request loop never encodes.
+    pub fn snapshot_writer(&mut self) -> crate::storage::SnapshotWriter {
+        crate::storage::SnapshotWriter::begin(&self.db)
     }
 
     /// Appends the next part of the snapshot under way to `out`: about
@@ -175,7 +185,7 @@ impl Server {
         let Some(w) = self.snap.as_mut() else {
             return SnapshotProgress::Idle;
         };
-        if !w.step(&mut self.db, out, budget) {
+        if !w.step(out, budget) {
             return SnapshotProgress::More;
         }
         let zxid = w.zxid();
@@ -197,7 +207,6 @@ impl Server {
     /// written); the runtime deletes what it wrote.
     pub fn abort_snapshot(&mut self) {
         self.snap = None;
-        self.db.tree.end_snapshot();
     }
 
     /// Whether an operator asked for a snapshot since the last call (the

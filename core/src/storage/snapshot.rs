@@ -1,7 +1,9 @@
-//! Snapshots: the format, the writer that runs a few nodes at a time while
-//! the tree keeps changing, and the reader.
+//! Snapshots: the format, the writer that encodes a frozen image of the
+//! tree a piece at a time (on any thread) while the tree keeps changing,
+//! and the reader.
 
 use super::{crc32c, crc32c_append};
+use crate::tree::TreeImage;
 
 /// Snapshot magic.
 pub const SNAP_MAGIC: &[u8; 4] = b"PKSN";
@@ -48,7 +50,7 @@ impl std::error::Error for SnapshotError {}
 /// `seq` is the node's creation sequence number under its parent, which
 /// orders the children (the seed's creation-order listing and ZooKeeper's
 /// HashSet order both depend on it); siblings may come in any order.
-pub(crate) fn snapshot_header(db: &crate::txn::Database, nodes: u64) -> Vec<u8> {
+pub(crate) fn snapshot_header(db: &crate::txn::Database, image: &TreeImage) -> Vec<u8> {
     use crate::proto::records::encode_acls;
     use crate::proto::Writer;
     let mut w = Writer::new();
@@ -59,59 +61,61 @@ pub(crate) fn snapshot_header(db: &crate::txn::Database, nodes: u64) -> Vec<u8> 
     for (&id, &timeout) in &db.sessions {
         w.long(id).int(timeout);
     }
-    let slots = db.tree.acls.slots();
+    let slots = image.acl_slots();
     w.int(slots.len() as i32);
     for list in slots {
         encode_acls(&mut w, list);
     }
-    w.long(nodes as i64);
+    w.long(image.count() as i64);
     w.finish().to_vec()
 }
 
-/// A snapshot being written piece by piece while the tree keeps changing
-/// (the walk itself is the tree's: [`crate::tree::SnapTrack`]).
+/// A snapshot of the state at one zxid, written piece by piece: it holds a
+/// frozen image of the tree ([`TreeImage`]), so it needs nothing of the
+/// server while it runs, and it is `Send`, so it can run on another thread.
 #[derive(Debug)]
-pub(crate) struct SnapshotWriter {
+pub struct SnapshotWriter {
     zxid: i64,
     /// CRC-32C of everything handed out so far.
     crc: u32,
     /// The header, until the first step hands it out.
     header: Option<Vec<u8>>,
+    image: TreeImage,
+    done: bool,
 }
 
 impl SnapshotWriter {
     /// Starts a snapshot of `db` as it is now.
-    pub(crate) fn begin(db: &mut crate::txn::Database) -> Self {
-        db.tree.end_snapshot();
-        db.tree.begin_snapshot(db.last_zxid);
-        let nodes = db.tree.len() as u64;
+    pub(crate) fn begin(db: &crate::txn::Database) -> Self {
+        let image = db.tree.image();
         Self {
             zxid: db.last_zxid,
             crc: 0,
-            header: Some(snapshot_header(db, nodes)),
+            header: Some(snapshot_header(db, &image)),
+            image,
+            done: false,
         }
     }
 
     /// The zxid the snapshot stands for.
-    pub(crate) fn zxid(&self) -> i64 {
+    pub fn zxid(&self) -> i64 {
         self.zxid
     }
 
     /// Appends about `budget` bytes (at least one record) to `out`; true
-    /// when the snapshot is complete (checksum included).
-    pub(crate) fn step(
-        &mut self,
-        db: &mut crate::txn::Database,
-        out: &mut Vec<u8>,
-        budget: usize,
-    ) -> bool {
+    /// when the snapshot is complete (checksum included). Calls after that
+    /// append nothing and return true.
+    pub fn step(&mut self, out: &mut Vec<u8>, budget: usize) -> bool {
+        if self.done {
+            return true;
+        }
         let start = out.len();
         if let Some(h) = self.header.take() {
             out.extend_from_slice(&h);
         }
         let mut finished = false;
         while out.len() - start < budget || out.len() == start {
-            if !db.tree.snapshot_next(&mut |rec| snapshot_record(out, &rec)) {
+            if !self.image.next(&mut |rec| snapshot_record(out, &rec)) {
                 finished = true;
                 break;
             }
@@ -119,12 +123,14 @@ impl SnapshotWriter {
         self.crc = crc32c_append(self.crc, &out[start..]);
         if finished {
             out.extend_from_slice(&self.crc.to_be_bytes());
-            // The walk visits exactly the nodes the tree had at `zxid`, the
+            // The walk visits exactly the nodes the image holds, the
             // header's count (which the decoder checks).
-            if let Some(t) = db.tree.snapshot_track() {
-                debug_assert_eq!(t.recorded(), t.total(), "snapshot walk missed nodes");
-            }
-            db.tree.end_snapshot();
+            debug_assert_eq!(
+                self.image.recorded(),
+                self.image.count(),
+                "snapshot walk missed nodes"
+            );
+            self.done = true;
         }
         finished
     }
@@ -132,10 +138,10 @@ impl SnapshotWriter {
 
 /// The whole snapshot of `db` in one go.
 #[cfg(test)]
-pub(crate) fn encode_snapshot(db: &mut crate::txn::Database) -> Vec<u8> {
+pub(crate) fn encode_snapshot(db: &crate::txn::Database) -> Vec<u8> {
     let mut w = SnapshotWriter::begin(db);
     let mut out = Vec::new();
-    while !w.step(db, &mut out, usize::MAX) {}
+    while !w.step(&mut out, usize::MAX) {}
     out
 }
 

@@ -76,7 +76,6 @@ impl DataTree {
     /// Changes a node's data without a version or zxid change, as
     /// ZooKeeper updates stats nodes.
     fn replace_data_in_place(&mut self, path: &str, data: Vec<u8>) {
-        self.preserve(path);
         if let Some(n) = self.nodes.get_mut(path) {
             self.data_size =
                 self.data_size.saturating_sub(data_len(&n.data) as u64) + data.len() as u64;

@@ -1,5 +1,5 @@
 //! Rebuilding a tree from a snapshot's records (the reverse of the walk in
-//! `snapshot_cow`).
+//! `image`).
 
 use super::{data_len, DataTree, Node, SnapRecord};
 use crate::nodemap::NodeId;

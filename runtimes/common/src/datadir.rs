@@ -661,53 +661,53 @@ fn splitmix64(x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// How much of a snapshot is encoded per loop turn.
+/// How much of a snapshot the writer thread encodes per write.
 const SNAP_CHUNK: usize = 1 << 20;
 
-/// A snapshot on its way to disk: the loop encodes it chunk by chunk, a
-/// thread writes the chunks to a temporary file and puts it in place.
+/// A snapshot on its way to disk: a thread encodes the core's frozen image
+/// of the tree a megabyte at a time, writes it to a temporary file and puts
+/// it in place. The loop only checks whether it is done.
 #[derive(Debug)]
 struct SnapJob {
     zxid: i64,
     path: PathBuf,
     started: Instant,
-    bytes: u64,
-    /// None once the last chunk is sent (the writer then syncs and renames).
-    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
-    /// A chunk the writer could not take yet (it is behind).
-    waiting: Option<Vec<u8>>,
-    writer: std::thread::JoinHandle<io::Result<()>>,
+    /// Bytes written, once done.
+    writer: std::thread::JoinHandle<io::Result<u64>>,
 }
 
 impl SnapJob {
-    fn start(snap_dir: &Path, zxid: i64) -> io::Result<Self> {
+    fn start(
+        snap_dir: &Path,
+        mut snapshot: pookeeper_core::storage::SnapshotWriter,
+    ) -> io::Result<Self> {
+        let zxid = snapshot.zxid();
         let tmp = snap_dir.join(format!(".snapshot.{zxid:016x}.tmp"));
         let path = snap_dir.join(format!("snapshot.{zxid:016x}"));
         let mut file =
             File::create(&tmp).map_err(|e| disk_error(e, "cannot create snapshot", &tmp))?;
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
         let (dir, dest) = (snap_dir.to_path_buf(), path.clone());
         let writer = std::thread::Builder::new()
             .name("snapshot-writer".into())
-            .spawn(move || -> io::Result<()> {
+            .spawn(move || -> io::Result<u64> {
                 let written = (|| {
-                    let mut complete = false;
-                    for chunk in rx {
-                        // An empty chunk marks the end of a complete snapshot.
-                        if chunk.is_empty() {
-                            complete = true;
-                            break;
-                        }
+                    let mut bytes = 0u64;
+                    let mut chunk = Vec::with_capacity(SNAP_CHUNK + 4096);
+                    loop {
+                        chunk.clear();
+                        let done = snapshot.step(&mut chunk, SNAP_CHUNK);
                         file.write_all(&chunk)
                             .map_err(|e| disk_error(e, "cannot write snapshot", &tmp))?;
-                    }
-                    if !complete {
-                        return Err(io::Error::other("snapshot abandoned"));
+                        bytes += chunk.len() as u64;
+                        if done {
+                            break;
+                        }
                     }
                     file.sync_all()
                         .map_err(|e| disk_error(e, "cannot sync snapshot", &tmp))?;
                     fs::rename(&tmp, &dest).map_err(at("cannot rename into place", &tmp))?;
-                    sync_dir(&dir)
+                    sync_dir(&dir)?;
+                    Ok(bytes)
                 })();
                 if written.is_err() {
                     let _ = fs::remove_file(&tmp);
@@ -719,78 +719,30 @@ impl SnapJob {
             zxid,
             path,
             started: Instant::now(),
-            bytes: 0,
-            tx: Some(tx),
-            waiting: None,
             writer,
         })
-    }
-
-    fn encoding(&self) -> bool {
-        self.tx.is_some()
     }
 
     fn written(&self) -> bool {
         self.writer.is_finished()
     }
 
-    /// Encodes and hands over the next chunk, unless the writer is behind.
-    fn feed(&mut self, server: &mut Server) -> io::Result<()> {
-        use std::sync::mpsc::TrySendError;
-        let Some(tx) = &self.tx else {
-            return Ok(());
-        };
-        let chunk = match self.waiting.take() {
-            Some(c) => c,
-            None => {
-                let mut c = Vec::with_capacity(SNAP_CHUNK + 4096);
-                let done = match server.snapshot_step(&mut c, SNAP_CHUNK) {
-                    pookeeper_core::SnapshotProgress::More => false,
-                    pookeeper_core::SnapshotProgress::Done { .. } => true,
-                    pookeeper_core::SnapshotProgress::Idle => {
-                        return Err(io::Error::other("snapshot abandoned by the server"))
-                    }
-                };
-                self.bytes += c.len() as u64;
-                if done {
-                    // The final chunk, then the end marker; both may block
-                    // briefly if the writer is behind (once per snapshot).
-                    let lost = || io::Error::other("snapshot writer stopped");
-                    tx.send(c).map_err(|_| lost())?;
-                    tx.send(Vec::new()).map_err(|_| lost())?;
-                    self.tx = None;
-                    return Ok(());
-                }
-                c
-            }
-        };
-        match tx.try_send(chunk) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(c)) => {
-                self.waiting = Some(c);
-                Ok(())
-            }
-            Err(TrySendError::Disconnected(_)) => Err(io::Error::other("snapshot writer stopped")),
-        }
-    }
-
     /// Waits for the writer and reports.
     fn finish(self) -> (i64, io::Result<u64>) {
-        drop(self.tx);
         let result = match self.writer.join() {
             Ok(r) => r,
             Err(_) => Err(io::Error::other("snapshot writer panicked")),
         };
         match &result {
-            Ok(()) => info!(
+            Ok(bytes) => info!(
                 "snapshot {} written: {} bytes in {} ms",
                 self.path.display(),
-                self.bytes,
+                bytes,
                 self.started.elapsed().as_millis()
             ),
             Err(e) => warn!("snapshot of zxid {:#x} failed: {e}", self.zxid),
         }
-        (self.zxid, result.map(|()| self.bytes))
+        (self.zxid, result)
     }
 }
 
@@ -936,10 +888,10 @@ impl DiskLog {
 
     /// Snapshot work for one loop turn. Starts a snapshot when `snapCount`
     /// transactions were logged since the last one (or `forced`) and the
-    /// log is fully written, so the snapshot's zxid is durable; then, turn
-    /// by turn, encodes about a megabyte of it and hands it to a writer
-    /// thread (temporary file, fsync, rename, directory fsync), so requests
-    /// are never held up for more than a few milliseconds, whatever the
+    /// log is fully written: the core hands over a frozen image of its
+    /// committed tree (one pointer copied per node), and a writer thread
+    /// encodes it, writes a temporary file, syncs it, renames it into place
+    /// and syncs the directory, so the loop never encodes, whatever the
     /// tree's size. When the file is in place, purges old files. The log
     /// rolls to a new segment when a snapshot starts.
     pub fn snapshot_work(&mut self, server: &mut Server, forced: bool) -> io::Result<()> {
@@ -949,11 +901,11 @@ impl DiskLog {
             if (due || self.snap_forced) && self.buf.is_empty() && self.pending.is_none() {
                 self.snap_forced = false;
                 self.next_threshold();
-                let zxid = server.begin_snapshot();
-                match SnapJob::start(&self.snap_dir, zxid) {
+                let snapshot = server.snapshot_writer();
+                let zxid = snapshot.zxid();
+                match SnapJob::start(&self.snap_dir, snapshot) {
                     Ok(job) => self.snap_job = Some(job),
                     Err(e) => {
-                        server.abort_snapshot();
                         // Do not retry at once on every turn.
                         self.last_snapshot = self.last_durable;
                         return Err(e);
@@ -963,17 +915,6 @@ impl DiskLog {
             }
             return Ok(());
         };
-        if job.encoding() {
-            match job.feed(server) {
-                Ok(()) => return Ok(()),
-                Err(e) => {
-                    server.abort_snapshot();
-                    let _ = self.finish_job();
-                    self.last_snapshot = self.last_durable;
-                    return Err(e);
-                }
-            }
-        }
         if !job.written() {
             return Ok(());
         }
@@ -1011,18 +952,14 @@ impl DiskLog {
         (size(&self.snap_dir), size(&self.log_dir))
     }
 
-    /// When the runtime should come back for snapshot work: at once while
-    /// encoding, soon while the writer thread finishes.
+    /// When the runtime should come back for snapshot work: on the next
+    /// turn for a requested snapshot, every few milliseconds while the
+    /// writer thread works.
     pub fn snapshot_wakeup(&self, now: Instant) -> Option<Instant> {
-        let Some(job) = self.snap_job.as_ref() else {
-            // A requested snapshot starts on the next turn.
+        if self.snap_job.is_none() {
             return self.snap_forced.then_some(now);
-        };
-        Some(if job.encoding() {
-            now
-        } else {
-            now + std::time::Duration::from_millis(5)
-        })
+        }
+        Some(now + std::time::Duration::from_millis(5))
     }
 
     fn finish_job(&mut self) -> (i64, io::Result<u64>) {
