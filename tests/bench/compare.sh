@@ -4,21 +4,27 @@
 # docs/benchmarks.svg. See tests/bench/README.md.
 #
 #   tests/bench/compare.sh            # full run (well under 20 minutes)
-#   tests/bench/compare.sh --quick    # about 2 minutes, 100k znodes
+#   tests/bench/compare.sh --quick    # a few minutes, 100k znodes
 set -euo pipefail
 
 usage() {
     cat <<'EOF'
 usage: tests/bench/compare.sh [--quick] [options]
-  --quick              smoke run: 1 round x 5 s, 100,000 znodes
-  --rounds N           rounds per scenario and server (default 2)
-  --duration SECS      measured seconds per run (default 12)
+  --quick              smoke run: 1 round x 5 s, 100,000 znodes, create 150,000
+  --rounds N           rounds per scenario and server (default 2; create: 1 run)
+  --duration SECS      measured seconds per run (default 12; readers-writers:
+                       per phase)
   --warmup SECS        unmeasured seconds before each run (default 3)
-  --scenarios "A B"    default "get set mixed create-delete watch"
+  --scenarios "A B"    default "get set mixed create-delete watch create
+                       readers-writers"
   --sessions N         sessions (watch: watchers) (default 32)
   --depth N            outstanding requests per session (default 16)
   --keys N             znodes get/set spread over (default 10000)
   --znodes N           znodes loaded for memory and restart (default 1000000)
+  --create-znodes N    create: znodes created into the tree (default 1000000)
+  --readers N          readers-writers: reader sessions, 1 outstanding (default 16)
+  --writers N          readers-writers: writer sessions, --depth outstanding
+                       (default 16)
   --force-sync yes|no  forceSync for both servers (default yes)
   --heap SIZE          ZooKeeper's JVM -Xmx (default 4g)
   --out FILE           report (default BENCHMARKS.md)
@@ -30,12 +36,16 @@ EOF
 ROUNDS=2 DURATION=12 WARMUP=3 PREWARM=5 ZNODES=1000000 FORCE_SYNC=yes HEAP=4g
 SESSIONS=32 DEPTH=16 KEYS=10000 VALUE=100 WRITER_DEPTH=1 TICK=2000 SETTLE=3
 LOAD_SESSIONS=8 LOAD_DEPTH=64 MODE=full KEEP=0
-SCENARIOS="get set mixed create-delete watch"
+CREATE_ZNODES=1000000 CREATE_PARENTS=4 READERS=16 WRITERS=16
+# snapCount for pookeeper's second create run: no snapshot during the run.
+SNAP_INF=1000000000
+SCENARIOS="get set mixed create-delete watch create readers-writers"
 OUT=BENCHMARKS.md SVG=docs/benchmarks.svg
-COMMAND="tests/bench/compare.sh${*:+ $*}"
+COMMAND="tests/bench/compare.sh$(printf ' %q' "$@")"
+[ $# -gt 0 ] || COMMAND=tests/bench/compare.sh
 while [ $# -gt 0 ]; do
     case "$1" in
-        --quick) MODE=quick ROUNDS=1 DURATION=5 WARMUP=1 PREWARM=3 ZNODES=100000 SETTLE=2 ;;
+        --quick) MODE=quick ROUNDS=1 DURATION=5 WARMUP=1 PREWARM=3 ZNODES=100000 SETTLE=2 CREATE_ZNODES=150000 ;;
         --rounds) ROUNDS=$2; shift ;;
         --duration) DURATION=$2; shift ;;
         --warmup) WARMUP=$2; shift ;;
@@ -44,6 +54,9 @@ while [ $# -gt 0 ]; do
         --depth) DEPTH=$2; shift ;;
         --keys) KEYS=$2; shift ;;
         --znodes) ZNODES=$2; shift ;;
+        --create-znodes) CREATE_ZNODES=$2; shift ;;
+        --readers) READERS=$2; shift ;;
+        --writers) WRITERS=$2; shift ;;
         --force-sync) FORCE_SYNC=$2; shift ;;
         --heap) HEAP=$2; shift ;;
         --out) OUT=$2; shift ;;
@@ -124,11 +137,12 @@ free_port() {
 
 JVM_FLAGS="-Xmx$HEAP -Dzookeeper.forceSync=$FORCE_SYNC"
 
-# launch NAME KIND DATADIR PORT: starts a server in the background (no
-# waiting); records its pid in PID[NAME]. For ZooKeeper the pid is the JVM
-# (zkServer.sh start-foreground execs java).
+# launch NAME KIND DATADIR PORT [CFG_LINE]: starts a server in the
+# background (no waiting); records its pid in PID[NAME]. For ZooKeeper the
+# pid is the JVM (zkServer.sh start-foreground execs java). CFG_LINE, if
+# given, is one more zoo.cfg line.
 launch() {
-    local name=$1 kind=$2 data=$3 port=$4 cfg=$WORK/$1.cfg
+    local name=$1 kind=$2 data=$3 port=$4 extra=${5:-} cfg=$WORK/$1.cfg
     mkdir -p "$data"
     {
         echo "tickTime=$TICK"
@@ -139,6 +153,7 @@ launch() {
         echo "4lw.commands.whitelist=*"
         echo "forceSync=$FORCE_SYNC"
         if [ "$kind" = zookeeper ]; then echo "admin.enableServer=false"; fi
+        if [ -n "$extra" ]; then echo "$extra"; fi
     } >"$cfg"
     if [ "$kind" = zookeeper ]; then
         mkdir -p "$WORK/$name-logs"
@@ -164,28 +179,52 @@ rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/${PID[$1]}/status"; }
 pause() { kill -STOP "${PID[$1]}"; }
 resume() { kill -CONT "${PID[$1]}"; }
 
-# One benchmark run; appends its JSON line (or a failure line) to RESULTS.
+# jnum KEY JSON: the number field KEY of a JSON line.
+jnum() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" <<<"$2"; }
+
+# bench_run SERVER PORT OP ROUND [ARGS...]: one benchmark run (ARGS go to
+# pookeeper-bench after the common ones); appends its JSON line (or a
+# failure line) to RESULTS.
 bench_run() {
-    local server=$1 port=$2 op=$3 round=$4 out rc=0
+    local server=$1 port=$2 op=$3 round=$4 out rc=0 variant="" a
+    shift 4
+    for a in "$@"; do case "$a" in variant=*) variant=${a#variant=} ;; esac; done
     local budget=$((${DURATION%.*} + ${WARMUP%.*} + 120))
+    case "$op" in
+        readers-writers) budget=$((2 * (${DURATION%.*} + ${WARMUP%.*}) + 120)) ;;
+        create) budget=1800 ;;
+    esac
     out=$(timeout "$budget" "$BENCH" run --hosts "127.0.0.1:$port" --op "$op" \
         --sessions "$SESSIONS" --depth "$DEPTH" --duration "$DURATION" --warmup "$WARMUP" \
         --value-size "$VALUE" --keys "$KEYS" --writer-depth "$WRITER_DEPTH" --json --quiet \
-        --label kind=run --label server="$server" --label round="$round" \
+        --label kind=run --label server="$server" --label round="$round" "$@" \
         2>"$WORK/bench.err") || rc=$?
+    local what="$server${variant:+ ($variant)} $op round $round"
     if [ -n "$out" ] && [ $rc -le 1 ]; then
         echo "$out" >>"$RESULTS"
         if [ $rc -eq 1 ]; then
-            log "  $server $op: ERROR REPLIES: $(sed -n 's/.*"error_detail":"\([^"]*\)".*/\1/p' <<<"$out")"
+            log "  $what: ERROR REPLIES: $(sed -n 's/.*"error_detail":"\([^"]*\)".*/\1/p' <<<"$out")"
         fi
-        log "  $server $op round $round: $(sed -n 's/.*"ops_per_sec":\([0-9.]*\).*/\1/p' <<<"$out") ops/s"
+        case "$op" in
+            readers-writers) log "  $what: $(jnum ops_per_sec "$out") reads/s beside writers" \
+                "(alone $(jnum alone_ops_per_sec "$out")), $(jnum write_ops_per_sec "$out") writes/s" ;;
+            create) log "  $what: $(jnum ops_per_sec "$out") creates/s in $(jnum elapsed_s "$out") s" ;;
+            *) log "  $what: $(jnum ops_per_sec "$out") ops/s" ;;
+        esac
     else
         local msg
         msg=$(tail -1 "$WORK/bench.err" | tr -d '"\\' | tr -c '[:print:]' ' ')
-        log "  $server $op round $round FAILED (exit $rc): $msg"
-        printf '{"kind":"failure","server":"%s","op":"%s","round":%d,"message":"%s"}\n' \
-            "$server" "$op" "$round" "exit $rc: $msg" >>"$RESULTS"
+        log "  $what FAILED (exit $rc): $msg"
+        printf '{"kind":"failure","server":"%s","variant":"%s","op":"%s","round":%d,"message":"%s"}\n' \
+            "$server" "$variant" "$op" "$round" "exit $rc: $msg" >>"$RESULTS"
     fi
+}
+
+# prewarm NAME PORT: a few seconds of unrecorded mixed load (JIT warmup).
+prewarm() {
+    log "prewarm $1 (mixed, ${PREWARM} s, not recorded)"
+    "$BENCH" run --hosts "127.0.0.1:$2" --op mixed --duration "$PREWARM" --warmup 0 \
+        --sessions "$SESSIONS" --depth "$DEPTH" --keys "$KEYS" --quiet >/dev/null 2>&1 || true
 }
 
 # ---- machine facts -------------------------------------------------------
@@ -213,6 +252,11 @@ fact duration "$DURATION"
 fact warmup "$WARMUP"
 fact rounds "$ROUNDS"
 fact writer_depth "$WRITER_DEPTH"
+fact create_znodes "$CREATE_ZNODES"
+fact create_parents "$CREATE_PARENTS"
+fact "create, pookeeper's second run" "snapCount=$SNAP_INF"
+fact readers "$READERS"
+fact writers "$WRITERS"
 fact value_size_load "$VALUE"
 fact load_sessions "$LOAD_SESSIONS"
 fact load_depth "$LOAD_DEPTH"
@@ -220,36 +264,70 @@ fact settle "$SETTLE"
 fact "load average at start" "$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---- throughput and latency ---------------------------------------------
-ZK_PORT=$(free_port)
-PK_PORT=$(free_port)
-declare -A PORT=([zookeeper]=$ZK_PORT [pookeeper]=$PK_PORT)
-log "starting ZooKeeper (127.0.0.1:$ZK_PORT, $JVM_FLAGS) and pookeeper (127.0.0.1:$PK_PORT); work dir $WORK"
-start zookeeper zookeeper "$WORK/zk-data" "$ZK_PORT"
-start pookeeper pookeeper "$WORK/pk-data" "$PK_PORT"
-pause pookeeper
-pause zookeeper
-# The idle server is always SIGSTOPped, so it takes no CPU from the other.
-for s in zookeeper pookeeper; do
-    log "prewarm $s (mixed, ${PREWARM} s, not recorded)"
-    resume "$s"
-    "$BENCH" run --hosts "127.0.0.1:${PORT[$s]}" --op mixed --duration "$PREWARM" --warmup 0 \
-        --sessions "$SESSIONS" --depth "$DEPTH" --keys "$KEYS" --quiet >/dev/null 2>&1 || true
-    pause "$s"
+# Every scenario but create runs on one long-lived server each; create
+# needs a fresh data directory per run (below).
+MAIN_SCENARIOS=
+CREATE=0
+for op in $SCENARIOS; do
+    if [ "$op" = create ]; then CREATE=1; else MAIN_SCENARIOS="$MAIN_SCENARIOS $op"; fi
 done
-for ((round = 1; round <= ROUNDS; round++)); do
-    n=0
-    for op in $SCENARIOS; do
-        if (((round + n) % 2)); then order="zookeeper pookeeper"; else order="pookeeper zookeeper"; fi
-        n=$((n + 1))
-        for s in $order; do
-            resume "$s"
-            bench_run "$s" "${PORT[$s]}" "$op" "$round"
-            pause "$s"
+extra_args() {
+    case "$1" in readers-writers) echo "--readers $READERS --writers $WRITERS" ;; esac
+}
+if [ -n "$MAIN_SCENARIOS" ]; then
+    ZK_PORT=$(free_port)
+    PK_PORT=$(free_port)
+    declare -A PORT=([zookeeper]=$ZK_PORT [pookeeper]=$PK_PORT)
+    log "starting ZooKeeper (127.0.0.1:$ZK_PORT, $JVM_FLAGS) and pookeeper (127.0.0.1:$PK_PORT); work dir $WORK"
+    start zookeeper zookeeper "$WORK/zk-data" "$ZK_PORT"
+    start pookeeper pookeeper "$WORK/pk-data" "$PK_PORT"
+    pause pookeeper
+    pause zookeeper
+    # The idle server is always SIGSTOPped, so it takes no CPU from the other.
+    for s in zookeeper pookeeper; do
+        resume "$s"
+        prewarm "$s" "${PORT[$s]}"
+        pause "$s"
+    done
+    for ((round = 1; round <= ROUNDS; round++)); do
+        n=0
+        for op in $MAIN_SCENARIOS; do
+            if (((round + n) % 2)); then order="zookeeper pookeeper"; else order="pookeeper zookeeper"; fi
+            n=$((n + 1))
+            for s in $order; do
+                resume "$s"
+                # shellcheck disable=SC2046 # the extra arguments are words
+                bench_run "$s" "${PORT[$s]}" "$op" "$round" $(extra_args "$op")
+                pause "$s"
+            done
         done
     done
-done
-stop_server zookeeper
-stop_server pookeeper
+    stop_server zookeeper
+    stop_server pookeeper
+fi
+
+# ---- create into a growing tree ------------------------------------------
+# One run per server, each on a fresh data directory (created, prewarmed,
+# measured, stopped, removed), plus pookeeper once more with snapCount so
+# large that it takes no snapshot during the run.
+if [ "$CREATE" = 1 ]; then
+    for run in zookeeper pookeeper pookeeper-snapinf; do
+        s=${run%-snapinf} cfg_line="" labels=()
+        if [ "$run" != "$s" ]; then
+            cfg_line="snapCount=$SNAP_INF"
+            labels=(--label variant=snapcount-inf --label snap_count="$SNAP_INF")
+        fi
+        port=$(free_port)
+        data=$WORK/$run-create
+        log "$run: create $CREATE_ZNODES znodes on a fresh server (127.0.0.1:$port${cfg_line:+, $cfg_line})"
+        start "$run-create" "$s" "$data" "$port" "$cfg_line"
+        prewarm "$run-create" "$port"
+        bench_run "$s" "$port" create 1 --count "$CREATE_ZNODES" --parents "$CREATE_PARENTS" \
+            --no-teardown "${labels[@]}"
+        stop_server "$run-create"
+        [ "$KEEP" = 1 ] || rm -rf "$data"
+    done
+fi
 
 # ---- memory and restart with ZNODES znodes --------------------------------
 for s in zookeeper pookeeper; do

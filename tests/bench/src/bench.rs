@@ -43,9 +43,23 @@ pub struct BenchConfig {
     pub progress: bool,
     /// Seed of the key choice.
     pub seed: u64,
+    /// create: znodes to create (the run ends when all are acknowledged).
+    pub count: u64,
+    /// create: parents the znodes are spread over (round-robin).
+    pub parents: u64,
+    /// readers-writers: reader sessions (one getData outstanding each).
+    pub readers: usize,
+    /// readers-writers: writer sessions (`depth` setData outstanding each).
+    pub writers: usize,
+    /// Remove what the run created afterwards (false: leave it all in
+    /// place, e.g. when the server is thrown away after the run).
+    pub teardown: bool,
     /// Extra `key=value` fields copied into the result.
     pub labels: Vec<(String, String)>,
 }
+
+/// Parts of a create run's count the report gives the rate of (tenths).
+pub const CREATE_PARTS: u64 = 10;
 
 fn us(ns: u64) -> f64 {
     ns as f64 / 1000.0
@@ -128,6 +142,7 @@ impl Batch<'_> {
             timing: Timing::Finite,
             progress: self.progress,
             label: self.label.to_string(),
+            marks: Vec::new(),
         };
         run::run_parallel(&p, gens)
     }
@@ -157,14 +172,27 @@ pub fn bench(c: &BenchConfig) -> Result<Object, String> {
     let key_root = root.clone();
     let key_name: run::NameFn = Arc::new(move |i| format!("{key_root}/k{i}"));
     let mut result = labelled(&c.labels);
+    let sessions = match c.mix {
+        Mix::ReadersWriters => c.readers + c.writers,
+        _ => c.sessions,
+    };
     result
         .str("op", c.mix.name())
-        .num("sessions", c.sessions as f64)
+        .num("sessions", sessions as f64)
         .num("depth", c.depth as f64)
         .num("value_size", c.value_size as f64)
-        .num("keys", keys as f64)
-        .num("warmup_s", c.warmup.as_secs_f64())
-        .num("duration_s", c.duration.as_secs_f64());
+        .num("keys", keys as f64);
+    if c.mix != Mix::Create {
+        result
+            .num("warmup_s", c.warmup.as_secs_f64())
+            .num("duration_s", c.duration.as_secs_f64());
+    }
+    let parents = c.parents.max(1);
+    let parent = {
+        let root = root.clone();
+        move |j: u64| format!("{root}/p{j}")
+    };
+    let created = std::cell::Cell::new(0u64);
     let outcome = (|| -> Result<(), String> {
         if keys > 0 {
             let o = batch("setup").run(true, &key_name, &value, 0..keys as u64)?;
@@ -172,14 +200,51 @@ pub fn bench(c: &BenchConfig) -> Result<Object, String> {
                 return Err(format!("creating the keys: {}", o.error_summary()));
             }
         }
-        if c.mix == Mix::Watch {
-            run_watch(c, &root, &mut setup, &mut result)
-        } else {
-            run_mix(c, &root, keys, &key_name, &value, &mut result)
+        match c.mix {
+            Mix::Watch => run_watch(c, &root, &mut setup, &mut result),
+            Mix::Create => {
+                for j in 0..parents {
+                    let p = parent(j);
+                    expect_call(&mut setup, &format!("create {p}"), 0, |b, x| {
+                        jute::create(b, x, &p, b"", 0)
+                    })?;
+                }
+                created.set(c.count);
+                run_create(c, &root, parents, &value, &mut result)
+            }
+            Mix::ReadersWriters => run_readers_writers(c, &key_name, keys, &value, &mut result),
+            _ => run_mix(c, &root, keys, &key_name, &value, &mut result),
         }
     })();
+    if !c.teardown {
+        setup.close();
+        outcome?;
+        result.str("root", root).num("teardown_errors", 0u32);
+        return Ok(result);
+    }
     // Teardown, whatever happened (best effort: failures are reported).
     let mut teardown_errors = 0u64;
+    if created.get() > 0 {
+        let name = create_name(&root, parents);
+        let mut del = batch("teardown");
+        del.progress = c.progress;
+        match del.run(false, &name, &value, 0..created.get()) {
+            Ok(o) => teardown_errors += o.error_count(),
+            Err(e) => {
+                eprintln!("teardown: {e}");
+                teardown_errors += 1;
+            }
+        }
+        for j in 0..parents {
+            let p = parent(j);
+            if let Err(e) = expect_call(&mut setup, &format!("delete {p}"), 0, |b, x| {
+                jute::delete(b, x, &p, -1)
+            }) {
+                eprintln!("teardown: {e}");
+                teardown_errors += 1;
+            }
+        }
+    }
     if keys > 0 {
         match batch("teardown").run(false, &key_name, &value, 0..keys as u64) {
             Ok(o) => teardown_errors += o.error_count(),
@@ -208,6 +273,190 @@ pub fn bench(c: &BenchConfig) -> Result<Object, String> {
     outcome?;
     result.num("teardown_errors", teardown_errors as f64);
     Ok(result)
+}
+
+/// The path of the i-th znode of a create run: spread round-robin over
+/// the parents `root/p<j>`.
+fn create_name(root: &str, parents: u64) -> run::NameFn {
+    let root = root.to_string();
+    Arc::new(move |i| format!("{root}/p{}/n{i}", i % parents))
+}
+
+/// Create-only load: `c.sessions` sessions with `c.depth` outstanding
+/// each create `c.count` fresh znodes (indices from a shared counter) under
+/// the parents, as fast as the server acknowledges them. Throughput is
+/// over the whole run (start to last reply); the time each tenth of the
+/// count was reached gives the rate as the tree grew.
+fn run_create(
+    c: &BenchConfig,
+    root: &str,
+    parents: u64,
+    value: &Arc<Vec<u8>>,
+    result: &mut Object,
+) -> Result<(), String> {
+    let name = create_name(root, parents);
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let gens = (0..c.sessions)
+        .map(|_| Generator::Shared {
+            name: name.clone(),
+            value: value.clone(),
+            next: next.clone(),
+            end: c.count,
+        })
+        .collect();
+    let bounds = part_bounds(c.count);
+    let p = Parallel {
+        hosts: c.hosts.clone(),
+        depth: c.depth,
+        session_timeout_ms: c.session_timeout_ms,
+        timing: Timing::Finite,
+        progress: c.progress,
+        label: c.mix.name().to_string(),
+        marks: bounds[1..].to_vec(),
+    };
+    let o = run::run_parallel(&p, gens)?;
+    result
+        .num("count", c.count as f64)
+        .num("parents", parents as f64)
+        .num("elapsed_s", o.window.as_secs_f64())
+        .num("ops", o.ops as f64)
+        .num("ops_per_sec", o.throughput())
+        .num("errors", o.error_count() as f64)
+        .str("error_detail", o.error_summary())
+        .num("unexpected_notifications", o.notifications as f64);
+    if let Some(m) = &o.first_malformed {
+        result.str("first_malformed", m.clone());
+    }
+    latency_fields(result, "", &o.latency);
+    for (k, rate) in part_rates(&bounds, &o.marks).into_iter().enumerate() {
+        result.num(&format!("part{}_ops_per_sec", k + 1), rate);
+    }
+    Ok(())
+}
+
+/// `0, count/10, 2·count/10, …, count`: where the tenths of a create run
+/// begin and end (in successful creates).
+pub fn part_bounds(count: u64) -> Vec<u64> {
+    (0..=CREATE_PARTS)
+        .map(|k| (u128::from(count) * u128::from(k) / u128::from(CREATE_PARTS)) as u64)
+        .collect()
+}
+
+/// Creates per second in each part, from the times its end was reached
+/// (`marks[k]`: the end of part k + 1); NaN when a part is empty or its
+/// end was never reached.
+pub fn part_rates(bounds: &[u64], marks: &[Option<Duration>]) -> Vec<f64> {
+    (1..bounds.len())
+        .map(|k| {
+            let from = if k == 1 {
+                Some(Duration::ZERO)
+            } else {
+                marks.get(k - 2).copied().flatten()
+            };
+            match (from, marks.get(k - 1).copied().flatten()) {
+                (Some(a), Some(b)) if b > a && bounds[k] > bounds[k - 1] => {
+                    (bounds[k] - bounds[k - 1]) as f64 / (b - a).as_secs_f64()
+                }
+                _ => f64::NAN,
+            }
+        })
+        .collect()
+}
+
+/// Readers beside writers: `c.readers` sessions with one getData of a
+/// random key outstanding each run alone for warmup + duration (the
+/// baseline), then again beside `c.writers` sessions keeping `c.depth`
+/// setData of random keys outstanding each (fresh sessions, same keys).
+/// The readers alone go into `alone_*`, the readers beside the writers
+/// into the plain fields (`ops_per_sec`, `p50_us`, …), the writers into
+/// `write_*`.
+fn run_readers_writers(
+    c: &BenchConfig,
+    key_name: &run::NameFn,
+    keys: usize,
+    value: &Arc<Vec<u8>>,
+    result: &mut Object,
+) -> Result<(), String> {
+    let paths: Arc<Vec<String>> = Arc::new((0..keys as u64).map(|i| key_name(i)).collect());
+    let gens = |mix: Mix, n: usize, salt: u64| -> Vec<Generator> {
+        (0..n)
+            .map(|i| Generator::Random {
+                mix,
+                keys: paths.clone(),
+                value: value.clone(),
+                rng: Rng::new(c.seed ^ salt ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            })
+            .collect()
+    };
+    let readers = c.readers.max(1);
+    let writers = c.writers.max(1);
+    let p = |label: &str| Parallel {
+        hosts: c.hosts.clone(),
+        depth: 1,
+        session_timeout_ms: c.session_timeout_ms,
+        timing: Timing::Timed {
+            warmup: c.warmup,
+            duration: c.duration,
+        },
+        progress: c.progress,
+        label: label.to_string(),
+        marks: Vec::new(),
+    };
+    let alone = run::run_parallel(&p("readers alone"), gens(Mix::Get, readers, 0))?;
+    let mut both = run::run_groups(
+        &p("readers-writers"),
+        vec![
+            run::Group {
+                depth: 1,
+                gens: gens(Mix::Get, readers, 0x5EED_0001),
+            },
+            run::Group {
+                depth: c.depth,
+                gens: gens(Mix::Set, writers, 0x5EED_0002),
+            },
+        ],
+    )?
+    .into_iter();
+    let (read, write) = match (both.next(), both.next()) {
+        (Some(r), Some(w)) => (r, w),
+        _ => return Err("readers-writers: missing group results".into()),
+    };
+    let detail: Vec<String> = [("alone", &alone), ("readers", &read), ("writers", &write)]
+        .into_iter()
+        .filter(|(_, o)| o.error_count() > 0)
+        .map(|(what, o)| format!("{what}: {}", o.error_summary()))
+        .collect();
+    let malformed = [&alone, &read, &write]
+        .into_iter()
+        .find_map(|o| o.first_malformed.clone());
+    result
+        .num("readers", readers as f64)
+        .num("writers", writers as f64)
+        .num("reader_depth", 1u32)
+        .num("ops", read.ops as f64)
+        .num("ops_per_sec", read.throughput())
+        .num(
+            "errors",
+            (alone.error_count() + read.error_count() + write.error_count()) as f64,
+        )
+        .str("error_detail", detail.join("; "))
+        .num(
+            "unexpected_notifications",
+            (alone.notifications + read.notifications + write.notifications) as f64,
+        );
+    if let Some(m) = malformed {
+        result.str("first_malformed", m);
+    }
+    latency_fields(result, "", &read.latency);
+    result
+        .num("alone_ops", alone.ops as f64)
+        .num("alone_ops_per_sec", alone.throughput());
+    latency_fields(result, "alone_", &alone.latency);
+    result
+        .num("write_ops", write.ops as f64)
+        .num("write_ops_per_sec", write.throughput());
+    latency_fields(result, "write_", &write.latency);
+    Ok(())
 }
 
 fn run_mix(
@@ -245,6 +494,7 @@ fn run_mix(
         },
         progress: c.progress,
         label: c.mix.name().to_string(),
+        marks: Vec::new(),
     };
     let o = run::run_parallel(&p, gens)?;
     result
@@ -428,4 +678,38 @@ pub fn wait_read(host: &str, path: &str, timeout: Duration) -> Result<Duration, 
     Err(format!(
         "{host} did not serve {path} within {timeout:?}: {last_err}"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_parts() {
+        assert_eq!(
+            part_bounds(1_000_000),
+            (0..=10).map(|k| k * 100_000).collect::<Vec<u64>>()
+        );
+        let b = part_bounds(15);
+        assert_eq!(b.len(), 11);
+        assert_eq!((b[0], b[1], b[5], b[10]), (0, 1, 7, 15));
+        // Ten parts of 100 creates each, the k-th taking k × 10 ms.
+        let bounds = part_bounds(1000);
+        let mut t = Duration::ZERO;
+        let mut marks = Vec::new();
+        for k in 1..=10u64 {
+            t += Duration::from_millis(10 * k);
+            marks.push(Some(t));
+        }
+        marks[9] = None;
+        let rates = part_rates(&bounds, &marks);
+        assert_eq!(rates.len(), 10);
+        assert!((rates[0] - 10_000.0).abs() < 1e-6, "{rates:?}");
+        assert!((rates[1] - 5_000.0).abs() < 1e-6, "{rates:?}");
+        assert!((rates[8] - 100.0 / 0.09).abs() < 1e-6, "{rates:?}");
+        // The end of the last part was never reached.
+        assert!(rates[9].is_nan());
+        // Fewer creates than parts: empty parts have no rate.
+        assert!(part_rates(&part_bounds(5), &[Some(t); 10])[0].is_nan());
+    }
 }

@@ -30,15 +30,26 @@ COMMON OPTIONS:
 
 RUN OPTIONS:
   --op OP               get | set | mixed | create-delete | watch | exists | children
+                        | create | readers-writers
                         (default mixed = 90% get, 10% set)
   --sessions N          sessions; for watch, watcher sessions (default 32)
-  --depth N             requests outstanding per session (default 16)
-  --duration SECS       measured time (default 10)
-  --warmup SECS         unmeasured time first (default 2)
+  --depth N             requests outstanding per session; for readers-writers,
+                        per writer session (default 16)
+  --duration SECS       measured time (default 10); readers-writers: per phase
+  --warmup SECS         unmeasured time first (default 2); readers-writers:
+                        per phase
   --value-size BYTES    data per znode and per setData (default 100)
   --keys N              znodes get/set spread over (default 10000)
   --writer-depth N      watch: setData outstanding in the writer (default 1)
   --seed N              key choice seed (default 1)
+  --count N             create: znodes to create; the run ends when all are
+                        acknowledged (no --duration, no --warmup) (default 1000000)
+  --parents N           create: parents they are spread over (default 4)
+  --readers N           readers-writers: getData sessions, 1 outstanding each
+                        (default 16); they run alone first, then beside
+  --writers N           readers-writers: setData sessions, --depth outstanding
+                        each (default 16)
+  --no-teardown         leave the keys / created znodes in place afterwards
 
 LOAD OPTIONS:
   --count N             znodes to create (default 1000000)
@@ -60,7 +71,7 @@ struct Args {
 
 impl Args {
     fn parse(raw: &[String]) -> Result<Self, String> {
-        let flags = ["--json", "--quiet", "--help", "-h"];
+        let flags = ["--json", "--quiet", "--no-teardown", "--help", "-h"];
         let mut items = Vec::new();
         let mut it = raw.iter();
         while let Some(a) = it.next() {
@@ -201,6 +212,11 @@ fn cmd_run(a: &Args) -> Result<ExitCode, Failure> {
         "--keys",
         "--writer-depth",
         "--seed",
+        "--count",
+        "--parents",
+        "--readers",
+        "--writers",
+        "--no-teardown",
     ])?;
     let op = a.get("--op").unwrap_or("mixed");
     let mix = Mix::parse(op).ok_or_else(|| format!("--op: unknown operation {op:?}"))?;
@@ -217,6 +233,11 @@ fn cmd_run(a: &Args) -> Result<ExitCode, Failure> {
         session_timeout_ms: a.parsed("--session-timeout", 30_000i32)?,
         progress: !a.flag("--quiet"),
         seed: a.parsed("--seed", 1u64)?,
+        count: a.parsed("--count", 1_000_000u64)?,
+        parents: a.parsed("--parents", 4u64)?.max(1),
+        readers: a.parsed("--readers", 16usize)?.max(1),
+        writers: a.parsed("--writers", 16usize)?.max(1),
+        teardown: !a.flag("--no-teardown"),
         labels: a.labels()?,
     };
     if c.hosts.is_empty() {

@@ -38,6 +38,12 @@ pub enum Mix {
     Children,
     /// Watch fan-out (see `crate::watch`); not a pipelined mix.
     Watch,
+    /// Create-only load into a growing tree: fresh nodes under a few
+    /// parents until a target count; no deletes, not timed.
+    Create,
+    /// Depth-1 getData readers alone, then beside pipelined setData
+    /// writers (two phases, each timed; see `crate::bench`).
+    ReadersWriters,
 }
 
 impl Mix {
@@ -51,6 +57,8 @@ impl Mix {
             Self::Exists => "exists",
             Self::Children => "children",
             Self::Watch => "watch",
+            Self::Create => "create",
+            Self::ReadersWriters => "readers-writers",
         }
     }
 
@@ -64,6 +72,8 @@ impl Mix {
             Self::Exists,
             Self::Children,
             Self::Watch,
+            Self::Create,
+            Self::ReadersWriters,
         ]
         .into_iter()
         .find(|m| m.name() == s)
@@ -71,7 +81,7 @@ impl Mix {
 
     /// Whether the mix reads or writes pre-created keys.
     pub fn uses_keys(self) -> bool {
-        !matches!(self, Self::CreateDelete | Self::Watch)
+        !matches!(self, Self::CreateDelete | Self::Watch | Self::Create)
     }
 }
 
@@ -142,6 +152,19 @@ pub enum Generator {
         end: u64,
         /// The step between this session's indices.
         stride: u64,
+    },
+    /// create (with `value`) of `name(i)` for the next `i` taken from a
+    /// counter shared by all sessions, while `i < end`: every session
+    /// keeps its window full until the last index is taken.
+    Shared {
+        /// The path of node i.
+        name: NameFn,
+        /// The data created nodes hold.
+        value: Arc<Vec<u8>>,
+        /// The next index, shared.
+        next: Arc<AtomicU64>,
+        /// One past the last index.
+        end: u64,
     },
 }
 
@@ -220,6 +243,19 @@ impl Generator {
                     Some(Expect::Empty)
                 }
             }
+            Self::Shared {
+                name,
+                value,
+                next,
+                end,
+            } => {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= *end {
+                    return None;
+                }
+                jute::create(out, xid, &name(i), value, 0);
+                Some(Expect::Path)
+            }
         }
     }
 
@@ -253,6 +289,10 @@ pub struct Outcome {
     /// The measurement window (timed runs: the duration; finite runs:
     /// from the start to the last reply).
     pub window: Duration,
+    /// For each of [`Parallel::marks`]: when (after the start) the
+    /// successful replies of all sessions together reached it; `None` if
+    /// they never did. Set by [`run_groups`] on every group's outcome.
+    pub marks: Vec<Option<Duration>>,
 }
 
 impl Outcome {
@@ -270,6 +310,9 @@ impl Outcome {
         self.notifications += o.notifications;
         self.latency.merge(&o.latency);
         self.window = self.window.max(o.window);
+        if self.marks.is_empty() {
+            self.marks.clone_from(&o.marks);
+        }
     }
 
     /// Error replies of every code, plus malformed ones.
@@ -334,32 +377,91 @@ pub struct Parallel {
     pub progress: bool,
     /// A label for progress lines and error messages.
     pub label: String,
+    /// Counts of successful replies (all sessions together, ascending)
+    /// whose times to record in [`Outcome::marks`]; usually empty.
+    pub marks: Vec<u64>,
+}
+
+/// Sessions of one kind in a parallel run: their generators and how many
+/// requests each keeps outstanding.
+pub struct Group {
+    /// Requests outstanding per session of the group.
+    pub depth: usize,
+    /// One generator per session.
+    pub gens: Vec<Generator>,
+}
+
+/// The times at which the shared count of successful replies passed each
+/// threshold.
+struct Marks {
+    thresholds: Vec<u64>,
+    times: Vec<OnceLock<Instant>>,
+}
+
+impl Marks {
+    fn new(thresholds: &[u64]) -> Self {
+        Self {
+            thresholds: thresholds.to_vec(),
+            times: thresholds.iter().map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// The count went from `before` to `after` at `t`.
+    fn passed(&self, before: u64, after: u64, t: Instant) {
+        for (th, slot) in self.thresholds.iter().zip(&self.times) {
+            if before < *th && *th <= after {
+                let _ = slot.set(t);
+            }
+        }
+    }
 }
 
 /// Marks sessions that stopped because another one failed.
 const ABORTED: &str = "\u{0}aborted";
 
-/// Runs one session per generator in parallel and merges their figures.
-/// Any transport error or out-of-order reply aborts the run with a
-/// message naming the session.
+/// Runs one session per generator in parallel, each keeping `p.depth`
+/// requests outstanding, and merges their figures. Any transport error or
+/// out-of-order reply aborts the run with a message naming the session.
 pub fn run_parallel(p: &Parallel, gens: Vec<Generator>) -> Result<Outcome, String> {
-    let n = gens.len();
+    let mut v = run_groups(
+        p,
+        vec![Group {
+            depth: p.depth,
+            gens,
+        }],
+    )?;
+    Ok(v.pop().unwrap_or_default())
+}
+
+/// Runs the sessions of every group in parallel (all connect, then all
+/// start together) and returns each group's merged figures, in order.
+/// `p.depth` is not used: each group has its own. Any transport error or
+/// out-of-order reply aborts the run with a message naming the session.
+pub fn run_groups(p: &Parallel, groups: Vec<Group>) -> Result<Vec<Outcome>, String> {
+    let n: usize = groups.iter().map(|g| g.gens.len()).sum();
+    let ngroups = groups.len();
     let connected = Arc::new(Barrier::new(n + 1));
     let go = Arc::new(Barrier::new(n + 1));
     let t0: Arc<OnceLock<Instant>> = Arc::new(OnceLock::new());
     let abort = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
+    let marks = Arc::new(Marks::new(&p.marks));
     let mut handles = Vec::with_capacity(n);
-    for (i, mut gen) in gens.into_iter().enumerate() {
+    let sessions = groups
+        .into_iter()
+        .enumerate()
+        .flat_map(|(g, group)| group.gens.into_iter().map(move |gen| (g, group.depth, gen)));
+    for (i, (g, depth, mut gen)) in sessions.enumerate() {
         let host = p.hosts[i % p.hosts.len()].clone();
-        let (connected, go, t0, abort, done) = (
+        let (connected, go, t0, abort, done, marks) = (
             connected.clone(),
             go.clone(),
             t0.clone(),
             abort.clone(),
             done.clone(),
+            marks.clone(),
         );
-        let (depth, timing, timeout) = (p.depth, p.timing, p.session_timeout_ms);
+        let (timing, timeout) = (p.timing, p.session_timeout_ms);
         let spawned = std::thread::Builder::new()
             .name(format!("session-{i}"))
             .spawn(move || {
@@ -381,7 +483,12 @@ pub fn run_parallel(p: &Parallel, gens: Vec<Generator>) -> Result<Outcome, Strin
                     }
                     Timing::Finite => Window::new(start, None),
                 };
-                let r = drive(&mut s, &mut gen, depth, window, &abort, &done, i);
+                let shared = Shared {
+                    abort: &abort,
+                    done: &done,
+                    marks: &marks,
+                };
+                let r = drive(&mut s, &mut gen, depth.max(1), window, &shared, i);
                 if r.is_err() {
                     abort.store(true, Ordering::Relaxed);
                 } else {
@@ -395,7 +502,7 @@ pub fn run_parallel(p: &Parallel, gens: Vec<Generator>) -> Result<Outcome, Strin
                 })
             });
         match spawned {
-            Ok(h) => handles.push(h),
+            Ok(h) => handles.push((g, h)),
             Err(e) => {
                 // The barriers count on every thread: give up loudly.
                 eprintln!("cannot spawn session thread: {e}");
@@ -415,7 +522,7 @@ pub fn run_parallel(p: &Parallel, gens: Vec<Generator>) -> Result<Outcome, Strin
     let mut next_report = start + Duration::from_secs(1);
     let mut last_done = 0;
     let mut last_time = start;
-    while !handles.iter().all(|h| h.is_finished()) {
+    while !handles.iter().all(|(_, h)| h.is_finished()) {
         std::thread::sleep(Duration::from_millis(50));
         let now = Instant::now();
         if show && now >= next_report {
@@ -432,11 +539,11 @@ pub fn run_parallel(p: &Parallel, gens: Vec<Generator>) -> Result<Outcome, Strin
             next_report += Duration::from_secs(1);
         }
     }
-    let mut out = Outcome::default();
+    let mut out = vec![Outcome::default(); ngroups];
     let mut first_err = None;
-    for h in handles {
+    for (g, h) in handles {
         match h.join() {
-            Ok(Ok(o)) => out.merge(&o),
+            Ok(Ok(o)) => out[g].merge(&o),
             Ok(Err(e)) if e == ABORTED => {}
             Ok(Err(e)) => {
                 first_err.get_or_insert(e);
@@ -449,10 +556,25 @@ pub fn run_parallel(p: &Parallel, gens: Vec<Generator>) -> Result<Outcome, Strin
     if let Some(e) = first_err {
         return Err(e);
     }
-    if let Timing::Timed { duration, .. } = p.timing {
-        out.window = duration;
+    let reached: Vec<Option<Duration>> = marks
+        .times
+        .iter()
+        .map(|t| t.get().map(|t| t.saturating_duration_since(start)))
+        .collect();
+    for o in &mut out {
+        if let Timing::Timed { duration, .. } = p.timing {
+            o.window = duration;
+        }
+        o.marks.clone_from(&reached);
     }
     Ok(out)
+}
+
+/// What the sessions of one run share.
+struct Shared<'a> {
+    abort: &'a AtomicBool,
+    done: &'a AtomicU64,
+    marks: &'a Marks,
 }
 
 /// Which receive times count as measured.
@@ -478,10 +600,10 @@ fn drive(
     gen: &mut Generator,
     depth: usize,
     window: Window,
-    abort: &AtomicBool,
-    done: &AtomicU64,
+    shared: &Shared<'_>,
     idx: usize,
 ) -> Result<(Outcome, Instant), String> {
+    let Shared { abort, done, marks } = *shared;
     let sid = s.session_id;
     let fail = |what: String| format!("session {idx} (id 0x{sid:x}): {what}");
     let mut o = Outcome::default();
@@ -568,7 +690,8 @@ fn drive(
                     .record(u64::try_from((t - sent).as_nanos()).unwrap_or(u64::MAX));
             }
         }
-        done.fetch_add(ok, Ordering::Relaxed);
+        let before = done.fetch_add(ok, Ordering::Relaxed);
+        marks.passed(before, before + ok, t);
     }
 }
 
@@ -586,6 +709,8 @@ mod tests {
         Swap,
         /// Answers every getData with NONODE.
         NoNode,
+        /// Answers everything with OK (a create with its path).
+        Ok,
     }
 
     /// A one-connection fake ZooKeeper on a free port; returns `host:port`.
@@ -616,6 +741,11 @@ mod tests {
                     };
                     let mut w = jute::FrameWriter::new(&mut reply);
                     w.int(xid).long(1).int(err);
+                    if err == 0 && op == jute::op::CREATE {
+                        // The request's path: after xid, type, path length.
+                        let n = i32::from_be_bytes([f[8], f[9], f[10], f[11]]) as usize;
+                        w.string(std::str::from_utf8(&f[12..12 + n]).unwrap());
+                    }
                     if err == 0 && op == jute::op::GET_DATA {
                         w.buffer(&[7; 5]);
                         for _ in 0..jute::STAT_LEN {
@@ -655,6 +785,7 @@ mod tests {
             },
             progress: false,
             label: "test".into(),
+            marks: Vec::new(),
         };
         let gen = Generator::Random {
             mix: Mix::Get,
@@ -663,6 +794,78 @@ mod tests {
             rng: Rng::new(1),
         };
         run_parallel(&p, vec![gen])
+    }
+
+    #[test]
+    fn shared_creates_and_marks() {
+        let p = Parallel {
+            hosts: vec![fake_server(Fake::Ok), fake_server(Fake::Ok)],
+            depth: 8,
+            session_timeout_ms: 30_000,
+            timing: Timing::Finite,
+            progress: false,
+            label: "test".into(),
+            marks: vec![50, 100, 101],
+        };
+        let next = Arc::new(AtomicU64::new(0));
+        let name: NameFn = Arc::new(|i| format!("/p{}/n{i}", i % 3));
+        let gens = (0..2)
+            .map(|_| Generator::Shared {
+                name: name.clone(),
+                value: Arc::new(vec![0; 5]),
+                next: next.clone(),
+                end: 100,
+            })
+            .collect();
+        let o = run_parallel(&p, gens).unwrap();
+        assert_eq!((o.ops, o.error_count()), (100, 0));
+        assert_eq!(o.marks.len(), 3);
+        let (a, b) = (o.marks[0].unwrap(), o.marks[1].unwrap());
+        assert!(a <= b && b <= o.window, "{:?} {:?}", o.marks, o.window);
+        // 101 successful replies never happened.
+        assert_eq!(o.marks[2], None);
+    }
+
+    #[test]
+    fn groups_keep_their_own_depth_and_figures() {
+        let p = Parallel {
+            hosts: vec![fake_server(Fake::Ok), fake_server(Fake::NoNode)],
+            depth: 99,
+            session_timeout_ms: 30_000,
+            timing: Timing::Timed {
+                warmup: Duration::ZERO,
+                duration: Duration::from_millis(200),
+            },
+            progress: false,
+            label: "test".into(),
+            marks: Vec::new(),
+        };
+        let gen = || Generator::Random {
+            mix: Mix::Get,
+            keys: Arc::new(vec!["/k".into()]),
+            value: Arc::new(vec![0; 5]),
+            rng: Rng::new(1),
+        };
+        // Session 0 (group 0) talks to the OK server, session 1 (group 1)
+        // to the NONODE one.
+        let out = run_groups(
+            &p,
+            vec![
+                Group {
+                    depth: 1,
+                    gens: vec![gen()],
+                },
+                Group {
+                    depth: 4,
+                    gens: vec![gen()],
+                },
+            ],
+        )
+        .unwrap();
+        assert_eq!(out.len(), 2);
+        assert!(out[0].ops > 0 && out[0].error_count() == 0);
+        assert!(out[1].ops == 0 && out[1].error_count() > 0);
+        assert_eq!(out[0].window, Duration::from_millis(200));
     }
 
     #[test]
@@ -683,7 +886,15 @@ mod tests {
 
     #[test]
     fn mixes_parse_and_generate() {
-        for m in ["get", "set", "mixed", "create-delete", "watch"] {
+        for m in [
+            "get",
+            "set",
+            "mixed",
+            "create-delete",
+            "watch",
+            "create",
+            "readers-writers",
+        ] {
             assert_eq!(Mix::parse(m).unwrap().name(), m);
         }
         assert!(Mix::parse("nope").is_none());
