@@ -3,15 +3,22 @@
 //! broken (which is a bug). The `fuzz/` targets are one-line calls into
 //! here; with the `arbitrary` feature the step types derive `Arbitrary`.
 //!
-//! Checked after every step of [`protocol`]: no panic; outputs name only
-//! live connections and nothing follows a connection's Close; the deadline
-//! moves forward once it has passed; the tree is consistent (parents list
-//! their children, ephemerals are indexed and owned by open sessions).
+//! The server is driven through a [`testing::Harness`](crate::testing::Harness),
+//! whose drain checks, after every step of [`protocol`] and every input of
+//! [`stream`] and [`text`]: no panic; outputs name only live connections
+//! and nothing follows a connection's Close; zxids go up by one and every
+//! appended entry decodes. The tree is consistent (parents list their
+//! children, ephemerals are indexed and owned by open sessions) after every
+//! step of [`protocol`], and at the end of [`stream`] and [`text`] (whose
+//! inputs are a few bytes each: a check per input would cost most of their
+//! speed). Checked here too: the deadline moves forward once it has passed,
+//! and a finished snapshot restores exactly the tree as it was when it
+//! started.
 
 use crate::proto::records::ConnectRequest;
+use crate::testing::{Clock, Durability, Harness, Observer};
 use crate::{Config, ConnId, Input, Output, Server, SnapshotProgress};
-use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// One thing that happens to the server.
 #[derive(Debug, Clone)]
@@ -68,13 +75,6 @@ pub enum Step {
         /// Piece size, in 64-byte units.
         budget: u8,
     },
-}
-
-/// The drivers' epoch. Outcomes depend only on differences from it, so runs
-/// stay deterministic; std offers no other way to make an `Instant`.
-#[allow(clippy::disallowed_methods)]
-fn epoch() -> Instant {
-    Instant::now()
 }
 
 const PATHS: [&str; 8] = [
@@ -194,9 +194,32 @@ fn request_frame(xid: i32, kind: u8, path: &str, arg: i8, data: &[u8]) -> Vec<u8
     w.finish_frame().to_vec()
 }
 
-/// Drives a server through `steps`, checking the invariants after each.
+/// Learns session ids and passwords from connect replies, so later
+/// handshakes can resume them.
+#[derive(Default)]
+struct Sessions(Vec<(i64, Vec<u8>)>);
+
+impl Observer for Sessions {
+    fn output(&mut self, out: &Output) {
+        // A connect response: 4-byte length 36 or 37, then fields.
+        if let Output::Transmit { data, .. } = out {
+            if data.len() == 41 && data[..4] == [0, 0, 0, 37] {
+                let mut id = [0u8; 8];
+                id.copy_from_slice(&data[12..20]);
+                let sid = i64::from_be_bytes(id);
+                if sid != 0 && self.0.len() < 64 {
+                    self.0.push((sid, data[24..40].to_vec()));
+                }
+            }
+        }
+    }
+}
+
+/// Drives a server through `steps`, checking the invariants after each
+/// (the [`Harness`]'s drain checks the outputs and the tree).
 pub fn protocol(steps: &[Step]) {
-    let mut now = epoch() + Duration::from_secs(1);
+    let mut clock = Clock::new();
+    clock.advance(Duration::from_secs(1));
     let config = Config {
         container_check_interval: Duration::from_millis(500),
         extended_types: true,
@@ -206,29 +229,29 @@ pub fn protocol(steps: &[Step]) {
         sasl_acl: true,
         ..Config::default()
     };
-    let Ok(mut server) = Server::new(config, now, 1_600_000_000_000) else {
+    let Ok(server) = Server::new(config, clock.now(), 1_600_000_000_000) else {
         return;
     };
-    let mut live: Vec<ConnId> = Vec::new();
-    let mut closed: BTreeSet<ConnId> = BTreeSet::new();
-    let mut sessions: Vec<(i64, Vec<u8>)> = Vec::new();
-    let mut appended: Option<i64> = None;
+    let mut h = Harness::from_server(server, clock)
+        .with_durability(Durability::Manual)
+        .with_observer(Sessions::default());
     let mut xid = 0;
     // The tree when the snapshot under way started, and its bytes so far.
     let mut snap: Option<(TreeDump, Vec<u8>)> = None;
-    let pick = |live: &[ConnId], i: u8| -> Option<ConnId> {
-        (!live.is_empty()).then(|| live[i as usize % live.len()])
+    let pick = |h: &Harness<Sessions>, i: u8| -> Option<ConnId> {
+        let n = h.live().len();
+        (n > 0).then(|| h.live().nth(i as usize % n)).flatten()
     };
     for step in steps.iter().take(400) {
         match step {
             Step::Accept => {
-                if live.len() < 16 {
-                    live.push(server.accept(now, None));
+                if h.live().len() < 16 {
+                    h.accept();
                 }
             }
             Step::Bytes { conn, bytes } => {
-                if let Some(c) = pick(&live, *conn) {
-                    server.handle(now, Input::Received { conn: c, bytes });
+                if let Some(c) = pick(&h, *conn) {
+                    h.handle(Input::Received { conn: c, bytes });
                 }
             }
             Step::Connect {
@@ -236,7 +259,8 @@ pub fn protocol(steps: &[Step]) {
                 resume,
                 timeout,
             } => {
-                if let Some(c) = pick(&live, *conn) {
+                if let Some(c) = pick(&h, *conn) {
+                    let sessions = &h.observer.0;
                     let (session_id, passwd) = resume
                         .and_then(|r| sessions.get(r as usize % sessions.len().max(1)))
                         .cloned()
@@ -249,13 +273,10 @@ pub fn protocol(steps: &[Step]) {
                         passwd,
                         read_only: false,
                     };
-                    server.handle(
-                        now,
-                        Input::Received {
-                            conn: c,
-                            bytes: &req.encode_frame(),
-                        },
-                    );
+                    h.handle(Input::Received {
+                        conn: c,
+                        bytes: &req.encode_frame(),
+                    });
                 }
             }
             Step::Request {
@@ -265,48 +286,37 @@ pub fn protocol(steps: &[Step]) {
                 arg,
                 data,
             } => {
-                if let Some(c) = pick(&live, *conn) {
+                if let Some(c) = pick(&h, *conn) {
                     xid += 1;
                     let p = PATHS[*path as usize % PATHS.len()];
                     let f = request_frame(xid, *kind, p, *arg, &data[..data.len().min(64)]);
-                    server.handle(now, Input::Received { conn: c, bytes: &f });
+                    h.handle(Input::Received { conn: c, bytes: &f });
                 }
             }
             Step::PeerClosed { conn } => {
-                if let Some(c) = pick(&live, *conn) {
-                    server.handle(now, Input::PeerClosed { conn: c });
-                    live.retain(|x| *x != c);
-                    closed.insert(c);
+                if let Some(c) = pick(&h, *conn) {
+                    // The harness refuses any output for `c` from now on.
+                    h.handle(Input::PeerClosed { conn: c });
                 }
             }
             Step::Advance { ms } => {
-                now += Duration::from_millis(u64::from(*ms));
-                let due = server.poll_timeout();
-                server.handle(now, Input::Tick);
-                drain(
-                    &mut server,
-                    &mut live,
-                    &mut closed,
-                    &mut appended,
-                    &mut sessions,
-                );
-                if let (Some(d), Some(next)) = (due, server.poll_timeout()) {
+                h.clock.advance(Duration::from_millis(u64::from(*ms)));
+                let now = h.now();
+                let due = h.server.poll_timeout();
+                h.tick();
+                if let (Some(d), Some(next)) = (due, h.server.poll_timeout()) {
                     assert!(d > now || next > now, "deadline did not move past {now:?}");
                 }
             }
-            Step::Durable => {
-                if let Some(z) = appended.take() {
-                    server.handle(now, Input::Durable { zxid: z });
-                }
-            }
+            Step::Durable => h.make_durable_all(),
             Step::Snapshot { budget } => match snap.as_mut() {
                 None => {
-                    snap = Some((server.tree_dump(), Vec::new()));
-                    server.begin_snapshot();
+                    snap = Some((h.server.tree_dump(), Vec::new()));
+                    h.server.begin_snapshot();
                 }
                 Some((want, out)) => {
                     let budget = usize::from(*budget) * 64;
-                    if let SnapshotProgress::Done { .. } = server.snapshot_step(out, budget) {
+                    if let SnapshotProgress::Done { .. } = h.server.snapshot_step(out, budget) {
                         let db = crate::storage::decode_snapshot(out)
                             .unwrap_or_else(|e| panic!("a fresh snapshot does not decode: {e}"));
                         assert!(
@@ -318,106 +328,36 @@ pub fn protocol(steps: &[Step]) {
                 }
             },
         }
-        drain(
-            &mut server,
-            &mut live,
-            &mut closed,
-            &mut appended,
-            &mut sessions,
-        );
-        if let Err(e) = server.check_invariants() {
-            panic!("invariant broken after {step:?}: {e}");
-        }
+        h.drain();
     }
 }
 
 /// A whole tree, for comparisons.
 type TreeDump = Vec<crate::tree::DumpedNode>;
 
-/// Drains outputs, checking that they name live connections and nothing
-/// follows a Close; learns session ids and passwords from connect replies.
-fn drain(
-    server: &mut Server,
-    live: &mut Vec<ConnId>,
-    closed: &mut BTreeSet<ConnId>,
-    appended: &mut Option<i64>,
-    sessions: &mut Vec<(i64, Vec<u8>)>,
-) {
-    for _ in 0..100_000 {
-        let Some(out) = server.poll_output() else {
-            return;
-        };
-        match out {
-            Output::Transmit { conn, data } => {
-                assert!(!closed.contains(&conn), "output after close on {conn:?}");
-                assert!(live.contains(&conn), "output for unknown {conn:?}");
-                // A connect response: 4-byte length 36 or 37, then fields.
-                if data.len() == 41 && data[..4] == [0, 0, 0, 37] {
-                    let mut id = [0u8; 8];
-                    id.copy_from_slice(&data[12..20]);
-                    let sid = i64::from_be_bytes(id);
-                    if sid != 0 && sessions.len() < 64 {
-                        sessions.push((sid, data[24..40].to_vec()));
-                    }
-                }
-            }
-            Output::Close { conn, .. } => {
-                assert!(!closed.contains(&conn), "second close of {conn:?}");
-                assert!(live.contains(&conn), "close of unknown {conn:?}");
-                live.retain(|c| *c != conn);
-                closed.insert(conn);
-            }
-            Output::Append { zxid, entry } => {
-                assert!(appended.is_none_or(|z| zxid > z), "zxids go up");
-                assert!(
-                    crate::txn::Txn::decode(&entry).is_ok(),
-                    "appended txn decodes"
-                );
-                *appended = Some(zxid);
-            }
-        }
-    }
-    panic!("outputs never ran dry");
-}
-
 /// Feeds `data` as the client side of one connection (for corpora recorded
 /// from real clients), split at a few places, reporting durability as it
 /// goes; invariants are checked at the end.
 pub fn stream(data: &[u8]) {
-    let now = epoch();
-    let Ok(mut server) = Server::new(Config::default(), now, 1_600_000_000_000) else {
+    let Ok(h) = Harness::new(Config::default(), 1_600_000_000_000) else {
         return;
     };
-    let conn = server.accept(now, None);
-    let mut live = vec![conn];
-    let mut closed = BTreeSet::new();
-    let mut appended = None;
-    let mut sessions = Vec::new();
+    let mut h = h.with_durability(Durability::Manual);
+    // Chunks may be single bytes: the tree is checked once, at the end.
+    h.invariants_every_drain = false;
+    let conn = h.accept();
     let step = 1 + data.first().copied().unwrap_or(0) as usize * 7;
     for chunk in data.chunks(step) {
-        if live.is_empty() {
+        if h.live().len() == 0 {
             break;
         }
-        server.handle(now, Input::Received { conn, bytes: chunk });
-        drain(
-            &mut server,
-            &mut live,
-            &mut closed,
-            &mut appended,
-            &mut sessions,
-        );
-        if let Some(z) = appended.take() {
-            server.handle(now, Input::Durable { zxid: z });
-            drain(
-                &mut server,
-                &mut live,
-                &mut closed,
-                &mut appended,
-                &mut sessions,
-            );
+        h.send(conn, chunk);
+        if h.last_appended() > h.durable() {
+            h.make_durable_all();
+            h.drain();
         }
     }
-    if let Err(e) = server.check_invariants() {
+    if let Err(e) = h.server.check_invariants() {
         panic!("{e}");
     }
 }
@@ -438,38 +378,26 @@ pub fn jute(data: &[u8]) {
     }
 }
 
-/// Feeds `data` to a text-protocol connection in pieces.
+/// Feeds `data` to a text-protocol connection in pieces, everything
+/// appended reported durable as it comes; invariants are checked at the
+/// end.
 pub fn text(data: &[u8]) {
-    let now = epoch();
-    let Ok(mut server) = Server::new(
-        Config {
-            max_buffer: 4096,
-            ..Config::default()
-        },
-        now,
-        0,
-    ) else {
+    let config = Config {
+        max_buffer: 4096,
+        ..Config::default()
+    };
+    let Ok(mut h) = Harness::new(config, 0) else {
         return;
     };
-    let conn = server.accept(now, None);
+    // The tree is checked once, at the end.
+    h.invariants_every_drain = false;
+    let conn = h.accept();
     let mut bytes = b"SYNC:/\n".to_vec();
     bytes.extend_from_slice(data);
     for chunk in bytes.chunks(7) {
-        server.handle(now, Input::Received { conn, bytes: chunk });
-        loop {
-            let mut durable = None;
-            while let Some(o) = server.poll_output() {
-                if let Output::Append { zxid, .. } = o {
-                    durable = Some(zxid);
-                }
-            }
-            match durable {
-                Some(zxid) => server.handle(now, Input::Durable { zxid }),
-                None => break,
-            }
-        }
+        h.send(conn, chunk);
     }
-    if let Err(e) = server.check_invariants() {
+    if let Err(e) = h.server.check_invariants() {
         panic!("{e}");
     }
 }
@@ -482,7 +410,7 @@ pub fn storage(data: &[u8]) {
     }
     let _ = crate::storage::is_unfinished_segment(data, 1);
     let _ = crate::storage::decode_snapshot(data);
-    let now = epoch();
+    let now = Clock::new().now();
     if let Ok((server, _)) = Server::recover(Config::default(), now, 0, None, &[data]) {
         let _ = server.check_invariants();
     }
@@ -495,39 +423,28 @@ pub fn storage(data: &[u8]) {
 mod tests {
     use super::*;
 
-    /// A deterministic generator standing in for the fuzzer in `cargo test`.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn byte(&mut self) -> u8 {
-            self.next() as u8
-        }
-    }
+    // A deterministic generator stands in for the fuzzer in `cargo test`.
+    use crate::testing::Rng;
 
     fn random_steps(rng: &mut Rng, n: usize) -> Vec<Step> {
         (0..n)
-            .map(|_| match rng.next() % 12 {
+            .map(|_| match rng.next_u64() % 12 {
                 0 => Step::Accept,
                 10 | 11 => Step::Snapshot {
                     budget: rng.byte() % 8,
                 },
                 1 => Step::Bytes {
                     conn: rng.byte(),
-                    bytes: (0..rng.next() % 40).map(|_| rng.byte()).collect(),
+                    bytes: (0..rng.next_u64() % 40).map(|_| rng.byte()).collect(),
                 },
                 2 => Step::Connect {
                     conn: rng.byte(),
-                    resume: (rng.next() % 3 == 0).then(|| rng.byte()),
-                    timeout: rng.next() as u16,
+                    resume: (rng.next_u64() % 3 == 0).then(|| rng.byte()),
+                    timeout: rng.next_u64() as u16,
                 },
                 3 => Step::PeerClosed { conn: rng.byte() },
                 4 => Step::Advance {
-                    ms: (rng.next() % 5000) as u16,
+                    ms: (rng.next_u64() % 5000) as u16,
                 },
                 5 => Step::Durable,
                 _ => Step::Request {
@@ -535,7 +452,7 @@ mod tests {
                     kind: rng.byte(),
                     path: rng.byte(),
                     arg: rng.byte() as i8,
-                    data: (0..rng.next() % 8).map(|_| rng.byte()).collect(),
+                    data: (0..rng.next_u64() % 8).map(|_| rng.byte()).collect(),
                 },
             })
             .collect()
@@ -544,7 +461,7 @@ mod tests {
     #[test]
     fn protocol_invariants_hold_for_many_random_runs() {
         for seed in 1..300u64 {
-            let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+            let mut rng = Rng::new(seed);
             let steps = random_steps(&mut rng, 200);
             let r = std::panic::catch_unwind(|| protocol(&steps));
             assert!(r.is_ok(), "seed {seed} broke an invariant");
@@ -553,9 +470,9 @@ mod tests {
 
     #[test]
     fn jute_text_and_storage_survive_random_bytes() {
-        let mut rng = Rng(0xdead_beef);
+        let mut rng = Rng::from_state(0xdead_beef);
         for _ in 0..2000 {
-            let n = (rng.next() % 200) as usize;
+            let n = (rng.next_u64() % 200) as usize;
             let data: Vec<u8> = (0..n).map(|_| rng.byte()).collect();
             jute(&data);
             text(&data);

@@ -21,6 +21,7 @@
 //! | [`storage`] | the log and snapshot file formats (bytes only; files are the runtime's) |
 //! | `fourlw`, [`stats`] | four-letter words, counters and latency summaries |
 //! | `config`, [`error`] | the configuration the core uses, ZooKeeper's error codes |
+//! | [`testing`] | for tests, not runtimes: a harness that drives a `Server` in-process on a virtual clock with a seeded generator, checking the driving contract's guarantees at every drain |
 //!
 //! **A request's path.** Bytes are framed per connection (`dispatch`). A
 //! write is validated against the committed tree plus the writes still in
@@ -157,6 +158,7 @@ mod server;
 mod server_tests;
 pub mod stats;
 pub mod storage;
+pub mod testing;
 mod tree;
 pub mod txn;
 mod watch;

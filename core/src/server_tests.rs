@@ -2,22 +2,26 @@
 
 use crate::proto::records::{decode_stat, encode_acls, op, Acl, ConnectRequest};
 use crate::proto::{Reader, Writer};
-use crate::{CloseReason, Config, ConnId, Input, Output, Server, Stat};
-use std::time::{Duration, Instant};
+use crate::testing::{Clock, Durability, Harness, Rng};
+use crate::{CloseReason, Config, ConnId, Input, Server, Stat};
+use std::time::Duration;
 
-/// A scripted test world: one server, a virtual clock, an in-memory log that
-/// becomes durable when the test says so.
-struct World {
-    server: Server,
-    now: Instant,
-    /// Bytes received per connection, not yet consumed by the test.
-    inbox: std::collections::BTreeMap<ConnId, Vec<u8>>,
-    closed: Vec<(ConnId, CloseReason)>,
-    /// Appended but not yet reported durable.
-    appended: Vec<i64>,
-    /// Every appended entry, as a log segment would hold it.
-    log: Vec<u8>,
-    auto_durable: bool,
+/// A scripted test world: a [`Harness`] (one server, a virtual clock, an
+/// in-memory log that becomes durable at once or when the test says so,
+/// the checks of every drain) with a ZooKeeper client's helpers on top.
+struct World(Harness);
+
+impl std::ops::Deref for World {
+    type Target = Harness;
+    fn deref(&self) -> &Harness {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for World {
+    fn deref_mut(&mut self) -> &mut Harness {
+        &mut self.0
+    }
 }
 
 impl World {
@@ -26,59 +30,7 @@ impl World {
     }
 
     fn with(config: Config) -> Self {
-        // Tests may read the clock: only the core itself must not.
-        #[allow(clippy::disallowed_methods)]
-        let now = Instant::now();
-        Self {
-            server: Server::new(config, now, 1_000_000).unwrap(),
-            now,
-            inbox: Default::default(),
-            closed: Vec::new(),
-            appended: Vec::new(),
-            log: crate::storage::log_header(1).to_vec(),
-            auto_durable: true,
-        }
-    }
-
-    fn drain(&mut self) {
-        loop {
-            while let Some(o) = self.server.poll_output() {
-                match o {
-                    Output::Transmit { conn, data } => {
-                        assert!(
-                            !self.closed.iter().any(|c| c.0 == conn),
-                            "output after close"
-                        );
-                        self.inbox.entry(conn).or_default().extend_from_slice(&data)
-                    }
-                    Output::Close { conn, reason } => self.closed.push((conn, reason)),
-                    Output::Append { zxid, entry } => {
-                        assert!(crate::txn::Txn::decode(&entry).is_ok());
-                        crate::storage::encode_record(&entry, &mut self.log);
-                        self.appended.push(zxid)
-                    }
-                }
-            }
-            if self.auto_durable && !self.appended.is_empty() {
-                self.make_durable();
-            } else {
-                break;
-            }
-        }
-        self.server.check_invariants().unwrap();
-    }
-
-    fn make_durable(&mut self) {
-        if let Some(&z) = self.appended.iter().max() {
-            self.appended.clear();
-            self.server.handle(self.now, Input::Durable { zxid: z });
-        }
-    }
-
-    fn advance(&mut self, d: Duration) {
-        self.now += d;
-        self.server.handle(self.now, Input::Tick);
-        self.drain();
+        Self(Harness::new(config, 1_000_000).unwrap())
     }
 
     fn connect(&mut self) -> Client {
@@ -86,9 +38,7 @@ impl World {
     }
 
     fn connect_as(&mut self, session: i64, passwd: Vec<u8>) -> Client {
-        let conn = self
-            .server
-            .accept(self.now, Some("127.0.0.1:5000".parse().unwrap()));
+        let conn = self.accept_from("127.0.0.1:5000".parse().unwrap());
         let req = ConnectRequest {
             protocol_version: 0,
             last_zxid_seen: 0,
@@ -114,24 +64,7 @@ impl World {
     }
 
     fn send_raw(&mut self, conn: ConnId, bytes: &[u8]) {
-        self.server
-            .handle(self.now, Input::Received { conn, bytes });
-        self.drain();
-    }
-
-    /// The next whole frame received on `conn`.
-    fn frame(&mut self, conn: ConnId) -> Option<Vec<u8>> {
-        let buf = self.inbox.get_mut(&conn)?;
-        if buf.len() < 4 {
-            return None;
-        }
-        let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
-        if buf.len() < 4 + len {
-            return None;
-        }
-        let f = buf[4..4 + len].to_vec();
-        buf.drain(..4 + len);
-        Some(f)
+        self.send(conn, bytes);
     }
 
     /// Sends a request and returns (err, body) of its reply; notifications
@@ -189,9 +122,9 @@ impl World {
 
     /// Sends a four-letter word on a new connection; returns the answer.
     fn four_letter(&mut self, cmd: &str) -> String {
-        let conn = self.server.accept(self.now, None);
+        let conn = self.accept();
         self.send_raw(conn, cmd.as_bytes());
-        String::from_utf8(self.inbox.remove(&conn).unwrap_or_default()).unwrap()
+        String::from_utf8(self.take_inbox(conn)).unwrap()
     }
 
     fn create(&mut self, c: &mut Client, path: &str, data: &[u8], flags: i32) -> Reply {
@@ -272,7 +205,7 @@ fn timeout_is_negotiated_within_2_and_20_ticks() {
     assert_eq!(c.timeout, 4000);
     assert_ne!(c.session, 0);
     assert_eq!(c.passwd.len(), 16);
-    let conn = w.server.accept(w.now, None);
+    let conn = w.accept();
     let req = ConnectRequest {
         protocol_version: 0,
         last_zxid_seen: 0,
@@ -306,7 +239,7 @@ fn crud_and_stat_fields() {
     );
     assert_eq!(st.ctime, 1_000_000);
 
-    w.now += Duration::from_millis(10);
+    w.clock.advance(Duration::from_millis(10));
     let r = w.call(&mut c, op::SET_DATA, &set_body("/a", b"x", 0));
     assert_eq!(r.err, 0);
     let st = r.stat();
@@ -402,7 +335,7 @@ fn ephemerals_go_with_their_session_close() {
     let r = w.call(&mut a, op::CLOSE_SESSION, &[]);
     assert_eq!(r.err, 0);
     assert!(w
-        .closed
+        .closes()
         .iter()
         .any(|(c, r)| *c == a.conn && *r == CloseReason::SessionClosed));
     assert_eq!(w.events(&b), vec![(2, "/e".to_string())]);
@@ -420,8 +353,7 @@ fn sessions_expire_without_pings_and_survive_with_them() {
     w.create(&mut a, "/gone", b"", 1);
     w.create(&mut b, "/kept", b"", 1);
     // a's socket vanishes; b keeps pinging every second.
-    w.server.handle(w.now, Input::PeerClosed { conn: a.conn });
-    w.drain();
+    w.peer_closed(a.conn);
     for _ in 0..8 {
         w.advance(Duration::from_millis(1000));
         // Clients ping with xid -2; the reply carries -2 too.
@@ -437,7 +369,7 @@ fn sessions_expire_without_pings_and_survive_with_them() {
         0
     );
     // The expired session cannot be resumed.
-    let conn = w.server.accept(w.now, None);
+    let conn = w.accept();
     let req = ConnectRequest {
         protocol_version: 0,
         last_zxid_seen: 0,
@@ -452,7 +384,7 @@ fn sessions_expire_without_pings_and_survive_with_them() {
     r.int("pv").unwrap();
     assert_eq!(r.int("timeout").unwrap(), 0);
     assert_eq!(r.long("session").unwrap(), 0);
-    assert!(w.closed.iter().any(|(c, _)| *c == conn));
+    assert!(w.closes().iter().any(|(c, _)| *c == conn));
 }
 
 #[test]
@@ -460,9 +392,8 @@ fn deadline_moves_forward_after_tick() {
     let mut w = World::new();
     let _a = w.connect();
     let d = w.server.poll_timeout().unwrap();
-    w.now = d;
-    w.server.handle(w.now, Input::Tick);
-    w.drain();
+    w.clock.advance_to(d);
+    w.tick();
     if let Some(next) = w.server.poll_timeout() {
         assert!(next > d);
     }
@@ -476,7 +407,7 @@ fn reconnect_with_password_keeps_session_and_closes_old_connection() {
     let mut a2 = w.connect_as(a.session, a.passwd.clone());
     assert_eq!(a2.session, a.session);
     assert!(w
-        .closed
+        .closes()
         .iter()
         .any(|(c, r)| *c == a.conn && *r == CloseReason::SessionMoved));
     let st = w
@@ -492,7 +423,7 @@ fn reconnect_with_password_keeps_session_and_closes_old_connection() {
 #[test]
 fn client_ahead_of_server_is_refused() {
     let mut w = World::new();
-    let conn = w.server.accept(w.now, None);
+    let conn = w.accept();
     let req = ConnectRequest {
         protocol_version: 0,
         last_zxid_seen: 1_000,
@@ -502,7 +433,7 @@ fn client_ahead_of_server_is_refused() {
         read_only: false,
     };
     w.send_raw(conn, &req.encode_frame());
-    assert!(matches!(w.closed[0].1, CloseReason::ClientAhead { .. }));
+    assert!(matches!(w.closes()[0].1, CloseReason::ClientAhead { .. }));
     assert!(w.frame(conn).is_none());
 }
 
@@ -656,7 +587,7 @@ fn a_read_waits_only_for_its_own_sessions_writes() {
     let mut w = World::new();
     let mut a = w.connect();
     let mut b = w.connect();
-    w.auto_durable = false;
+    w.durability = Durability::Manual;
     a.xid += 1;
     let create = a.xid;
     w.send_frame(&a, create, op::CREATE, &create_body("/d", b"", 0));
@@ -673,9 +604,9 @@ fn a_read_waits_only_for_its_own_sessions_writes() {
     b.xid += 1;
     let child = b.xid;
     w.send_frame(&b, child, op::CREATE, &create_body("/d/e", b"", 0));
-    assert_eq!(w.appended.len(), 2);
+    assert_eq!(w.undurable().len(), 2);
     assert!(w.frame(b.conn).is_none());
-    w.make_durable();
+    w.make_durable_all();
     w.drain();
     let ra = w.reply_for(&a, create);
     assert_eq!(ra.err, 0);
@@ -698,7 +629,7 @@ fn a_read_waits_only_for_its_own_sessions_writes() {
 fn a_pipeline_validates_against_the_writes_in_flight() {
     let mut w = World::new();
     let mut a = w.connect();
-    w.auto_durable = false;
+    w.durability = Durability::Manual;
     let ops: Vec<(i32, Vec<u8>)> = vec![
         (op::CREATE, create_body("/p", b"", 0)),
         (op::CREATE, create_body("/p/c", b"", 0)),
@@ -714,13 +645,13 @@ fn a_pipeline_validates_against_the_writes_in_flight() {
         xids.push(a.xid);
         w.send_frame(&a, a.xid, *opcode, body);
     }
-    assert_eq!(w.appended.len(), ops.len(), "all ordered, none durable");
+    assert_eq!(w.undurable().len(), ops.len(), "all ordered, none durable");
     assert!(w.frame(a.conn).is_none());
     assert_eq!(
         w.server.committed_zxid() + ops.len() as i64,
         w.server.last_zxid()
     );
-    w.make_durable();
+    w.make_durable_all();
     w.drain();
     let errs: Vec<i32> = xids.iter().map(|&x| w.reply_for(&a, x).err).collect();
     assert_eq!(errs, vec![0, 0, 0, 0, -111, 0, 0]);
@@ -736,7 +667,7 @@ fn close_session_sees_the_ephemerals_in_flight() {
     let mut a = w.connect();
     let mut b = w.connect();
     assert_eq!(w.create(&mut a, "/e1", b"", 1).err, 0);
-    w.auto_durable = false;
+    w.durability = Durability::Manual;
     a.xid += 1;
     w.send_frame(&a, a.xid, op::CREATE, &create_body("/e2", b"", 1));
     a.xid += 1;
@@ -745,7 +676,7 @@ fn close_session_sees_the_ephemerals_in_flight() {
         b.xid += 1;
         w.send_frame(&b, 100 + i as i32, op::CREATE, &create_body(path, b"", 0));
     }
-    w.make_durable();
+    w.make_durable_all();
     w.drain();
     assert_eq!(w.reply_for(&b, 100).err, 0, "/e1 was gone for b's create");
     assert_eq!(w.reply_for(&b, 101).err, 0, "/e2 too, though in flight");
@@ -757,32 +688,29 @@ fn close_session_sees_the_ephemerals_in_flight() {
 fn bad_frames_close_only_their_connection() {
     let mut w = World::new();
     let mut good = w.connect();
-    let huge = w.server.accept(w.now, None);
+    let huge = w.accept();
     w.send_raw(huge, &0x8000_0000u32.to_be_bytes());
-    let neg = w.server.accept(w.now, None);
+    let neg = w.accept();
     w.send_raw(neg, &[0xff, 0xff, 0xff, 0xfe, 1, 2]);
-    let garbage = w.server.accept(w.now, None);
+    let garbage = w.accept();
     w.send_raw(garbage, &[0, 0, 0, 3, 1, 2, 3]);
     let mut short = w.connect();
     w.send_raw(short.conn, &[0, 0, 0, 2, 0, 0]);
-    let reasons: Vec<_> = w.closed.iter().map(|c| c.0).collect();
+    let reasons: Vec<_> = w.closes().iter().map(|c| c.0).collect();
     assert_eq!(reasons, vec![huge, neg, garbage, short.conn]);
-    assert!(matches!(w.closed[0].1, CloseReason::FrameTooLarge { .. }));
+    assert!(matches!(w.closes()[0].1, CloseReason::FrameTooLarge { .. }));
     assert_eq!(w.create(&mut good, "/still", b"", 0).err, 0);
     let _ = &mut short;
     // A truncated body is a MARSHALLINGERROR reply, as ZooKeeper answers.
     let r = w.call(&mut good, op::GET_DATA, &[0, 0]);
     assert_eq!(r.err, -5);
     // Random bytes in any chunking never panic and leave the tree sound.
-    let mut x = 0x1234_5678_u64;
+    let mut rng = Rng::from_state(0x1234_5678);
     for i in 0..200 {
-        let c = w.server.accept(w.now, None);
+        let c = w.accept();
         let mut bytes = vec![0u8; 200 + i * 7];
         for b in &mut bytes {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            *b = x as u8;
+            *b = rng.byte();
         }
         if i % 2 == 0 {
             bytes[..4].copy_from_slice(&40u32.to_be_bytes());
@@ -800,7 +728,7 @@ fn unknown_opcode_is_unimplemented_and_closes() {
     let mut c = w.connect();
     let r = w.call(&mut c, 99, &[]);
     assert_eq!((r.err, r.zxid), (-6, -1));
-    assert!(w.closed.iter().any(|x| x.0 == c.conn));
+    assert!(w.closes().iter().any(|x| x.0 == c.conn));
 }
 
 #[test]
@@ -817,10 +745,10 @@ fn four_letter_words_answer_and_close() {
             "srvr is not executed because it is not in the whitelist.\n",
         ),
     ] {
-        let c = w.server.accept(w.now, None);
+        let c = w.accept();
         w.send_raw(c, cmd.as_bytes());
-        assert_eq!(w.inbox.remove(&c).unwrap(), want.as_bytes());
-        assert_eq!(w.closed.last().unwrap().0, c);
+        assert_eq!(w.take_inbox(c), want.as_bytes());
+        assert_eq!(w.closes().last().unwrap().0, c);
     }
     let text = w.four_letter("mntr");
     // Four znodes; ZooKeeper counts its root twice, and so do we.
@@ -844,17 +772,17 @@ fn too_many_connections_from_one_address() {
         ..Config::default()
     };
     let mut w = World::with(cfg);
-    let peer = Some("10.1.2.3:1".parse().unwrap());
-    let a = w.server.accept(w.now, peer);
-    let _b = w.server.accept(w.now, peer);
-    let c = w.server.accept(w.now, peer);
+    let peer = "10.1.2.3:1".parse().unwrap();
+    let a = w.accept_from(peer);
+    let _b = w.accept_from(peer);
+    let c = w.accept_from(peer);
     w.drain();
-    assert_eq!(w.closed.len(), 1);
-    assert_eq!(w.closed[0].0, c);
-    w.server.handle(w.now, Input::PeerClosed { conn: a });
-    let d = w.server.accept(w.now, peer);
+    assert_eq!(w.closes().len(), 1);
+    assert_eq!(w.closes()[0].0, c);
+    w.handle(Input::PeerClosed { conn: a });
+    let d = w.accept_from(peer);
     w.drain();
-    assert_eq!(w.closed.len(), 1, "a slot was freed for {d:?}");
+    assert_eq!(w.closes().len(), 1, "a slot was freed for {d:?}");
 }
 
 #[test]
@@ -964,14 +892,14 @@ fn acls_are_enforced_with_digest_auth() {
     // An unknown scheme fails authentication and ends the connection.
     w.send_frame(&eve, -4, op::AUTH, &auth_body("kerberos", b"x"));
     assert_eq!(w.reply_for(&eve, -4).err, -115);
-    assert!(w.closed.iter().any(|c| c.0 == eve.conn));
+    assert!(w.closes().iter().any(|c| c.0 == eve.conn));
 }
 
 impl World {
     /// Sends text and returns the reply lines received since.
     fn text(&mut self, conn: ConnId, s: &str) -> Vec<String> {
         self.send_raw(conn, s.as_bytes());
-        let buf = self.inbox.remove(&conn).unwrap_or_default();
+        let buf = self.take_inbox(conn);
         String::from_utf8(buf)
             .unwrap()
             .lines()
@@ -983,7 +911,7 @@ impl World {
 #[test]
 fn text_protocol_line_by_line() {
     let mut w = World::new();
-    let t = w.server.accept(w.now, None);
+    let t = w.accept();
     assert_eq!(w.text(t, "CREATE:/yolo\n"), vec!["true:Connected", "true"]);
     assert_eq!(w.text(t, "CREATE:/yolo\n"), vec!["false:NodeExists"]);
     assert_eq!(w.text(t, "SET:/yolo:swag:1\r\n"), vec!["true"]);
@@ -1004,14 +932,14 @@ fn text_protocol_line_by_line() {
     assert!(w.text(t, "HELP\n")[0].starts_with("true:commands"));
     // Two commands in one chunk, one reply each, in order.
     assert_eq!(w.text(t, "EXISTS:/yolo\nSTAT:/yolo/a\n").len(), 2,);
-    assert!(w.closed.is_empty(), "bad lines never drop the connection");
+    assert!(w.closes().is_empty(), "bad lines never drop the connection");
 }
 
 #[test]
 fn text_ephemerals_and_events_interoperate_with_binary() {
     let mut w = World::new();
     let mut bin = w.connect();
-    let t = w.server.accept(w.now, None);
+    let t = w.accept();
     assert_eq!(w.text(t, "ECREATE:/e:x\n"), vec!["true:Connected", "true"]);
     w.create(&mut bin, "/b", b"", 0);
     assert_eq!(w.text(t, "WATCH:/b\n"), vec!["true"]);
@@ -1021,8 +949,7 @@ fn text_ephemerals_and_events_interoperate_with_binary() {
     // when the telnet connection closes.
     let st = w.call(&mut bin, op::EXISTS, &path_watch("/e", true)).stat();
     assert_ne!(st.ephemeral_owner, 0);
-    w.server.handle(w.now, Input::PeerClosed { conn: t });
-    w.drain();
+    w.peer_closed(t);
     assert_eq!(w.events(&bin), vec![(2, "/e".to_string())]);
 }
 
@@ -1032,7 +959,7 @@ fn text_lines_are_bounded() {
         text_max_line: 2048,
         ..Config::default()
     });
-    let t = w.server.accept(w.now, None);
+    let t = w.accept();
     w.text(t, "EXISTS:/\n");
     let long = "SET:/x:".to_string() + &"a".repeat(5000);
     assert_eq!(w.text(t, &long), vec!["false:LineTooLong"]);
@@ -1040,14 +967,14 @@ fn text_lines_are_bounded() {
     // A too-long line that arrives whole, newline included.
     let whole = "SET:/x:".to_string() + &"b".repeat(3000) + "\nEXISTS:/\n";
     assert_eq!(w.text(t, &whole), vec!["false:LineTooLong", "true"]);
-    assert!(w.closed.is_empty());
+    assert!(w.closes().is_empty());
 }
 
 /// The default text line limit is far below jute.maxbuffer (1 MB).
 #[test]
 fn text_line_limit_defaults_to_8k() {
     let mut w = World::new();
-    let t = w.server.accept(w.now, None);
+    let t = w.accept();
     w.text(t, "EXISTS:/\n");
     let ok = "CREATE:/x:".to_string() + &"a".repeat(8000) + "\n";
     assert_eq!(w.text(t, &ok), vec!["true"]);
@@ -1061,19 +988,12 @@ fn text_line_limit_defaults_to_8k() {
 #[test]
 fn text_line_scan_is_linear_in_the_input() {
     let mut w = World::new();
-    let t = w.server.accept(w.now, None);
+    let t = w.accept();
     w.text(t, "EXISTS:/\n");
     let before = w.server.text_bytes_scanned;
     let line = "CREATE:/slow:".to_string() + &"z".repeat(7000) + "\n";
     for b in line.as_bytes() {
-        w.server.handle(
-            w.now,
-            Input::Received {
-                conn: t,
-                bytes: std::slice::from_ref(b),
-            },
-        );
-        w.drain();
+        w.send_raw(t, std::slice::from_ref(b));
     }
     let scanned = w.server.text_bytes_scanned - before;
     assert!(
@@ -1092,16 +1012,16 @@ fn text_dialect_can_be_turned_off_on_the_client_port() {
         text_on_client_port: false,
         ..Config::default()
     });
-    let t = w.server.accept(w.now, None);
+    let t = w.accept();
     assert!(w.text(t, "CREATE:/yolo\n").is_empty());
     assert_eq!(
-        w.closed.iter().find(|c| c.0 == t).map(|c| c.1.clone()),
+        w.closes().iter().find(|c| c.0 == t).map(|c| c.1.clone()),
         Some(CloseReason::TextDisabled)
     );
     let mut c = w.connect();
     assert_eq!(w.create(&mut c, "/bin", b"", 0).err, 0);
     // The text port itself still serves text.
-    let tp = w.server.accept_text(w.now, None);
+    let tp = w.accept_text();
     assert_eq!(w.text(tp, "EXISTS:/bin\n"), vec!["true:Connected", "true"]);
 }
 
@@ -1129,7 +1049,7 @@ fn requests_after_close_session_get_session_expired() {
         assert_eq!(r.err, -112, "xid {xid}");
         assert_eq!(r.zxid, close.zxid);
     }
-    assert!(w.closed.iter().any(|x| x.0 == c.conn));
+    assert!(w.closes().iter().any(|x| x.0 == c.conn));
     let mut d = w.connect();
     assert_eq!(
         w.call(&mut d, op::EXISTS, &path_watch("/after", false)).err,
@@ -1158,9 +1078,7 @@ fn session_passwords_are_keyed_by_the_secret() {
     // What a 3.8 ZooKeeper (and we, before) would hand out for this id.
     let guessed = crate::server::seeded_bytes::<16>((c.session as u64) ^ 0xB341_5C00);
     assert_ne!(c.passwd, guessed.to_vec());
-    let thief = w
-        .server
-        .accept(w.now, Some("127.0.0.1:6000".parse().unwrap()));
+    let thief = w.accept_from("127.0.0.1:6000".parse().unwrap());
     let req = ConnectRequest {
         protocol_version: 0,
         last_zxid_seen: 0,
@@ -1172,7 +1090,7 @@ fn session_passwords_are_keyed_by_the_secret() {
     w.send_raw(thief, &req.encode_frame());
     let body = w.frame(thief).expect("connect answer");
     assert_eq!(&body[8..16], &[0; 8], "session 0: refused");
-    assert!(w.closed.iter().any(|x| x.0 == thief));
+    assert!(w.closes().iter().any(|x| x.0 == thief));
     // The owner still resumes with the real password.
     let back = w.connect_as(c.session, c.passwd.clone());
     assert_eq!(back.session, c.session);
@@ -1393,14 +1311,14 @@ fn recovery_from_snapshot_and_log_restores_everything() {
     w.create(&mut gone, "/p/g", b"", 1);
     w.call(&mut gone, op::CLOSE_SESSION, &[]);
     let last = w.server.last_zxid();
+    let log = w.log_segment();
     for (snapshot, replayed) in [(Some(&snap[..]), last - snap_zxid), (None, last)] {
         let (server, report) =
-            Server::recover(Config::default(), w.now, 2_000_000, snapshot, &[&w.log]).unwrap();
+            Server::recover(Config::default(), w.now(), 2_000_000, snapshot, &[&log]).unwrap();
         assert_eq!(report.last_zxid, last);
         assert_eq!(report.txns_replayed as i64, replayed);
         assert_eq!(report.torn_tail, None);
-        let mut r = World::new();
-        r.server = server;
+        let mut r = World(Harness::from_server(server, Clock::new()));
         r.server.check_invariants().unwrap();
         // The live session comes back: resume it with id and password.
         let mut a2 = r.connect_as(a.session, a.passwd.clone());
@@ -1427,11 +1345,11 @@ fn recovery_from_snapshot_and_log_restores_everything() {
         assert_ne!(fresh.session, a.session);
     }
     // A torn tail is cut; a gap is refused.
-    let torn = &w.log[..w.log.len() - 3];
-    let (_, report) = Server::recover(Config::default(), w.now, 0, None, &[torn]).unwrap();
+    let torn = &log[..log.len() - 3];
+    let (_, report) = Server::recover(Config::default(), w.now(), 0, None, &[torn]).unwrap();
     assert_eq!(report.last_zxid, last - 1);
     assert!(report.torn_tail.is_some());
-    let err = Server::recover(Config::default(), w.now, 0, None, &[torn, &w.log]).unwrap_err();
+    let err = Server::recover(Config::default(), w.now(), 0, None, &[torn, &log]).unwrap_err();
     assert!(
         matches!(err, crate::RecoveryError::Log { segment: 0, .. }),
         "{err}"
@@ -1510,7 +1428,7 @@ fn wchs_counts_data_watches_like_zookeeper() {
 fn connect_answer_has_read_only_flag_only_when_asked() {
     let mut w = World::new();
     for (with_flag, want_len) in [(true, 37), (false, 36)] {
-        let conn = w.server.accept(w.now, None);
+        let conn = w.accept();
         let mut b = Writer::frame();
         b.int(0).long(0).int(4000).long(0).buffer(&[0; 16]);
         if with_flag {
@@ -1667,7 +1585,7 @@ fn watches_go_with_the_connection_that_closes() {
     watch(&mut w, &mut keep);
     let before = w.server.watch_count();
     assert_eq!(w.call(&mut keep, op::GET_DATA, &[0, 0, 0, 9, b'/']).err, -5);
-    assert!(!w.closed.iter().any(|c| c.0 == keep.conn));
+    assert!(!w.closes().iter().any(|c| c.0 == keep.conn));
     assert_eq!(w.server.watch_count(), before);
     // Each of these closes its connection, and its watch goes with it.
     let closers: [&Closer; 4] = [
@@ -1681,7 +1599,7 @@ fn watches_go_with_the_connection_that_closes() {
         watch(&mut w, &mut c);
         let with = w.server.watch_count();
         close(&mut w, &c);
-        assert!(w.closed.iter().any(|x| x.0 == c.conn), "case {i} closes");
+        assert!(w.closes().iter().any(|x| x.0 == c.conn), "case {i} closes");
         assert_eq!(w.server.watch_count(), with - 1, "case {i} takes its watch");
     }
     // The survivor's watch still fires.

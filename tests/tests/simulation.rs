@@ -5,25 +5,18 @@
 //! timeout. A small reference model of the tree predicts every reply and
 //! every watch notification, per connection and in order. Seeded; a failure
 //! prints the seed (`SIM_SEED=n` reruns one, `SIM_SEEDS=n` runs more).
+//!
+//! The server runs in a `pookeeper_core::testing::Harness`: its generator
+//! makes every random choice, its clock is the virtual one, it reports
+//! durability late (`Durability::Lagging`) and checks every drain; the
+//! model here observes each output and each durability report.
 
 use pookeeper_core::proto::records::{decode_stat, encode_acls, op, Acl, ConnectRequest};
 use pookeeper_core::proto::{Reader, Writer};
-use pookeeper_core::{Config, ConnId, Input, Output, Server};
+use pookeeper_core::testing::{Durability, Harness, Observer, Rng};
+use pookeeper_core::{Config, ConnId, Input, Output};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::time::{Duration, Instant};
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use std::time::Duration;
 
 const PATHS: [&str; 6] = ["/a", "/a/b", "/a/c", "/d", "/d/e", "/a/b/f"];
 const TIMEOUT_MS: u64 = 4000;
@@ -220,7 +213,6 @@ struct Client {
     delivered: usize,
     /// The connect response has not arrived yet.
     connecting: bool,
-    inbox: Vec<u8>,
     expect: VecDeque<Expect>,
     /// What the client has in flight, in order: the per-session gate.
     waiting: VecDeque<Wait>,
@@ -289,16 +281,13 @@ fn frame_for(
     w.finish_frame().to_vec()
 }
 
-struct Sim {
-    rng: Rng,
-    server: Server,
-    now: Instant,
+/// The model's side of a run: the clients, the reference tree and what each
+/// client expects next. As the harness's observer it hears of every output
+/// and of every durability report (when it commits the writes in flight).
+struct Oracle {
     clients: Vec<Client>,
     model: Model,
     by_conn: BTreeMap<ConnId, usize>,
-    /// Highest zxid the server appended, and the highest reported durable.
-    appended: i64,
-    durable: i64,
     /// Zxids the model has seen ordered (one per write, new session and
     /// expiry), and the writes not yet committed: (zxid, client,
     /// connection, session, op).
@@ -307,95 +296,40 @@ struct Sim {
     seed: u64,
 }
 
-impl Sim {
-    fn new(seed: u64) -> Self {
-        #[allow(clippy::disallowed_methods)]
-        let now = Instant::now();
-        let config = Config {
-            tick_time: Duration::from_millis(1000),
-            ..Config::default()
-        };
-        Self {
-            rng: Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1),
-            server: Server::new(config, now, 1_700_000_000_000).unwrap(),
-            now,
-            clients: Vec::new(),
-            model: Model::default(),
-            by_conn: BTreeMap::new(),
-            appended: 0,
-            durable: 0,
-            ordered: 0,
-            inflight: VecDeque::new(),
-            seed,
+impl Observer for Oracle {
+    // Output for a connection that is not open (one whose client dropped
+    // it) is refused by the harness itself, as is a zxid that does not
+    // follow the last one.
+    fn output(&mut self, out: &Output) {
+        match out {
+            Output::Transmit { .. } => {}
+            Output::Close { conn, reason } => {
+                if let Some(i) = self.by_conn.remove(conn) {
+                    self.fail(format!("client {i} closed unexpectedly: {reason}"));
+                }
+            }
+            Output::Append { zxid, .. } => {
+                if *zxid > self.ordered {
+                    self.fail(format!(
+                        "appended zxid {zxid}, model ordered {}",
+                        self.ordered
+                    ));
+                }
+            }
         }
     }
 
+    fn durable(&mut self, zxid: i64) {
+        if std::env::var("SIM_TRACE").is_ok() {
+            eprintln!("durable {zxid}");
+        }
+        self.commit_through(zxid);
+    }
+}
+
+impl Oracle {
     fn fail(&self, msg: String) -> ! {
         panic!("simulation seed {}: {msg}", self.seed);
-    }
-
-    fn open(&mut self, i: usize) {
-        let conn = self.server.accept(self.now, None);
-        self.by_conn.insert(conn, i);
-        let c = &mut self.clients[i];
-        c.conn = Some(conn);
-        c.pending.clear();
-        c.frames.clear();
-        c.delivered = 0;
-        c.inbox.clear();
-        c.expect.clear();
-        c.waiting.clear();
-        c.unordered = 0;
-        c.connecting = true;
-        let req = ConnectRequest {
-            protocol_version: 0,
-            last_zxid_seen: 0,
-            timeout: TIMEOUT_MS as i32,
-            session_id: c.session,
-            passwd: c.passwd.clone(),
-            read_only: false,
-        };
-        let f = req.encode_frame();
-        c.pending.extend_from_slice(&f);
-        c.frames.push_back((f.len(), Pending::Connect));
-        self.drain();
-    }
-
-    /// Delivers up to `n` more bytes of client `i`'s pending output.
-    fn deliver(&mut self, i: usize, n: usize) {
-        let Some(conn) = self.clients[i].conn else {
-            return;
-        };
-        let c = &mut self.clients[i];
-        let take = n.min(c.pending.len());
-        if take == 0 {
-            return;
-        }
-        let chunk: Vec<u8> = c.pending.drain(..take).collect();
-        c.delivered += take;
-        // Frames completed by this chunk are ordered now: the model applies
-        // them in the same order as the server.
-        let mut completed = Vec::new();
-        while let Some(&(len, _)) = c.frames.front() {
-            if len > c.delivered {
-                break;
-            }
-            c.delivered -= len;
-            if let Some((_, p)) = c.frames.pop_front() {
-                completed.push(p);
-            }
-        }
-        for p in completed {
-            self.predict(i, p);
-        }
-        self.server.handle(
-            self.now,
-            Input::Received {
-                conn,
-                bytes: &chunk,
-            },
-        );
-        self.drain();
     }
 
     /// A frame of client `i` is complete and about to reach the server:
@@ -434,11 +368,11 @@ impl Sim {
         }
     }
 
-    /// The server was told that everything up to `zxid` is durable: the
-    /// model commits the writes up to it, in order. Each fires its watches,
-    /// then is answered, then the reads its client sent after it are.
+    /// The server is about to be told that everything up to `zxid` is
+    /// durable: the model commits the writes up to it, in order. Each fires
+    /// its watches, then is answered, then the reads its client sent after
+    /// it are.
     fn commit_through(&mut self, zxid: i64) {
-        self.durable = self.durable.max(zxid);
         while self.inflight.front().is_some_and(|w| w.0 <= zxid) {
             let Some((z, i, conn, session, op)) = self.inflight.pop_front() else {
                 break;
@@ -539,171 +473,235 @@ impl Sim {
             .push_back(Expect::Reply { xid, err, body });
     }
 
-    fn drain(&mut self) {
-        loop {
-            while let Some(o) = self.server.poll_output() {
-                match o {
-                    Output::Transmit { conn, data } => {
-                        let Some(&i) = self.by_conn.get(&conn) else {
-                            self.fail(format!("output for unknown {conn:?}"));
-                        };
-                        self.clients[i].inbox.extend_from_slice(&data);
-                    }
-                    Output::Close { conn, reason } => {
-                        if let Some(i) = self.by_conn.remove(&conn) {
-                            self.fail(format!("client {i} closed unexpectedly: {reason}"));
-                        }
-                    }
-                    Output::Append { zxid, .. } => {
-                        if zxid != self.appended + 1 || zxid > self.ordered {
-                            self.fail(format!(
-                                "appended zxid {zxid} after {}, model ordered {}",
-                                self.appended, self.ordered
-                            ));
-                        }
-                        self.appended = zxid;
-                    }
-                }
+    /// Checks one frame client `i` received against what it expects.
+    /// `durable` is the highest zxid the log has reported durable.
+    fn check_frame(&mut self, i: usize, f: &[u8], durable: i64) {
+        if self.clients[i].connecting {
+            // The connect response.
+            let mut r = Reader::new(f);
+            r.int("pv").unwrap();
+            let timeout = r.int("to").unwrap();
+            let sid = r.long("sid").unwrap();
+            if timeout == 0 || sid == 0 {
+                self.fail(format!("client {i}: session refused"));
             }
-            // Durability arrives late, at random, and often for only part
-            // of what was appended: replies of those writes and of the reads
-            // behind them wait meanwhile, other sessions' reads do not.
-            if self.appended > self.durable && self.rng.below(3) == 0 {
-                let behind = (self.appended - self.durable) as u64;
-                let z = self.durable + 1 + self.rng.below(behind) as i64;
-                self.make_durable(z);
-            } else {
-                break;
+            let c = &mut self.clients[i];
+            if c.session != 0 && c.session != sid {
+                self.fail(format!("client {i}: resumed into another session"));
+            }
+            c.session = sid;
+            c.passwd = r.buffer("pw").unwrap().to_vec();
+            c.connecting = false;
+            return;
+        }
+        let mut r = Reader::new(f);
+        let xid = r.int("xid").unwrap();
+        let zxid = r.long("zxid").unwrap();
+        let err = r.int("err").unwrap();
+        // Nothing that is not durable ever leaves the server: no reply
+        // or notification carries a zxid beyond what the log reported.
+        if zxid > durable {
+            self.fail(format!(
+                "client {i}: xid {xid} answered at zxid {zxid}, durable only to {durable}"
+            ));
+        }
+        if xid == -2 {
+            return; // pings are not modelled
+        }
+        let got = if xid == -1 {
+            let kind = r.int("type").unwrap();
+            r.int("state").unwrap();
+            Expect::Event {
+                kind,
+                path: r.string("path").unwrap(),
+            }
+        } else {
+            let want = self.clients[i].expect.front().cloned();
+            let body = match want {
+                Some(Expect::Reply {
+                    body: Body::Path(_),
+                    ..
+                }) if err == 0 => Body::Path(r.string("p").unwrap()),
+                Some(Expect::Reply {
+                    body: Body::Data(..),
+                    ..
+                }) if err == 0 => {
+                    let d = r.buffer("d").unwrap().to_vec();
+                    Body::Data(d, decode_stat(&mut r).unwrap().version)
+                }
+                Some(Expect::Reply {
+                    body: Body::Version(_),
+                    ..
+                }) if err == 0 => Body::Version(decode_stat(&mut r).unwrap().version),
+                Some(Expect::Reply {
+                    body: Body::Children(_),
+                    ..
+                }) if err == 0 => Body::Children(r.strings("c").unwrap().into_iter().collect()),
+                _ => Body::None,
+            };
+            Expect::Reply { xid, err, body }
+        };
+        // The events of one expiry may come in any order among
+        // themselves (ZooKeeper deletes a session's ephemerals in hash
+        // order); everything else is strictly ordered.
+        let c = &mut self.clients[i];
+        if matches!(got, Expect::Event { .. }) && c.unordered > 0 {
+            let run = c.unordered.min(c.expect.len());
+            if let Some(k) = (0..run).find(|&k| c.expect[k] == got) {
+                c.expect.remove(k);
+                c.unordered -= 1;
+                return;
             }
         }
-        for i in 0..self.clients.len() {
+        let want = self.clients[i].expect.pop_front();
+        if want.as_ref() != Some(&got) {
+            self.fail(format!("client {i}: expected {want:?}, got {got:?}"));
+        }
+    }
+}
+
+/// A run: the server in a harness that reports durability late, for a
+/// random prefix of what was appended (`Durability::Lagging`), observed by
+/// the oracle. The harness's generator makes every random choice, so a seed
+/// replays the run.
+struct Sim {
+    h: Harness<Oracle>,
+}
+
+impl Sim {
+    fn new(seed: u64) -> Self {
+        let config = Config {
+            tick_time: Duration::from_millis(1000),
+            ..Config::default()
+        };
+        let mut h = Harness::new(config, 1_700_000_000_000)
+            .unwrap()
+            // Durability arrives late, at random, and often for only part
+            // of what was appended: replies of those writes and of the
+            // reads behind them wait meanwhile, other sessions' reads do
+            // not.
+            .with_durability(Durability::Lagging { one_in: 3 })
+            .with_rng(Rng::new(seed))
+            .with_observer(Oracle {
+                clients: Vec::new(),
+                model: Model::default(),
+                by_conn: BTreeMap::new(),
+                ordered: 0,
+                inflight: VecDeque::new(),
+                seed,
+            });
+        // The server's invariants are checked once per step (in `run`):
+        // after each of the many drains of a step they would double the
+        // run time.
+        h.invariants_every_drain = false;
+        Self { h }
+    }
+
+    fn fail(&self, msg: String) -> ! {
+        self.h.observer.fail(msg)
+    }
+
+    fn open(&mut self, i: usize) {
+        let conn = self.h.accept();
+        let o = &mut self.h.observer;
+        o.by_conn.insert(conn, i);
+        let c = &mut o.clients[i];
+        c.conn = Some(conn);
+        c.pending.clear();
+        c.frames.clear();
+        c.delivered = 0;
+        c.expect.clear();
+        c.waiting.clear();
+        c.unordered = 0;
+        c.connecting = true;
+        let req = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 0,
+            timeout: TIMEOUT_MS as i32,
+            session_id: c.session,
+            passwd: c.passwd.clone(),
+            read_only: false,
+        };
+        let f = req.encode_frame();
+        c.pending.extend_from_slice(&f);
+        c.frames.push_back((f.len(), Pending::Connect));
+        self.drain();
+    }
+
+    /// Delivers up to `n` more bytes of client `i`'s pending output.
+    fn deliver(&mut self, i: usize, n: usize) {
+        let o = &mut self.h.observer;
+        let Some(conn) = o.clients[i].conn else {
+            return;
+        };
+        let c = &mut o.clients[i];
+        let take = n.min(c.pending.len());
+        if take == 0 {
+            return;
+        }
+        let chunk: Vec<u8> = c.pending.drain(..take).collect();
+        c.delivered += take;
+        // Frames completed by this chunk are ordered now: the model applies
+        // them in the same order as the server.
+        let mut completed = Vec::new();
+        while let Some(&(len, _)) = c.frames.front() {
+            if len > c.delivered {
+                break;
+            }
+            c.delivered -= len;
+            if let Some((_, p)) = c.frames.pop_front() {
+                completed.push(p);
+            }
+        }
+        for p in completed {
+            o.predict(i, p);
+        }
+        self.h.handle(Input::Received {
+            conn,
+            bytes: &chunk,
+        });
+        self.drain();
+    }
+
+    /// One drain of the harness (which reports durability as it goes),
+    /// then every client reads what it received.
+    fn drain(&mut self) {
+        self.h.drain();
+        for i in 0..self.h.observer.clients.len() {
             self.check_inbox(i);
         }
     }
 
-    fn make_durable(&mut self, zxid: i64) {
-        if std::env::var("SIM_TRACE").is_ok() {
-            eprintln!("durable {zxid}");
-        }
-        self.commit_through(zxid);
-        self.server.handle(self.now, Input::Durable { zxid });
-    }
-
     fn check_inbox(&mut self, i: usize) {
-        loop {
-            let c = &mut self.clients[i];
-            if c.inbox.len() < 4 {
-                return;
-            }
-            let len = u32::from_be_bytes([c.inbox[0], c.inbox[1], c.inbox[2], c.inbox[3]]) as usize;
-            if c.inbox.len() < 4 + len {
-                return;
-            }
-            let f: Vec<u8> = c.inbox.drain(..4 + len).skip(4).collect();
-            if c.connecting {
-                // The connect response.
-                let mut r = Reader::new(&f);
-                r.int("pv").unwrap();
-                let timeout = r.int("to").unwrap();
-                let sid = r.long("sid").unwrap();
-                if timeout == 0 || sid == 0 {
-                    self.fail(format!("client {i}: session refused"));
-                }
-                let c = &mut self.clients[i];
-                if c.session != 0 && c.session != sid {
-                    self.fail(format!("client {i}: resumed into another session"));
-                }
-                c.session = sid;
-                c.passwd = r.buffer("pw").unwrap().to_vec();
-                c.connecting = false;
-                continue;
-            }
-            let mut r = Reader::new(&f);
-            let xid = r.int("xid").unwrap();
-            let zxid = r.long("zxid").unwrap();
-            let err = r.int("err").unwrap();
-            // Nothing that is not durable ever leaves the server: no reply
-            // or notification carries a zxid beyond what the log reported.
-            if zxid > self.durable {
-                self.fail(format!(
-                    "client {i}: xid {xid} answered at zxid {zxid}, durable only to {}",
-                    self.durable
-                ));
-            }
-            if xid == -2 {
-                continue; // pings are not modelled
-            }
-            let got = if xid == -1 {
-                let kind = r.int("type").unwrap();
-                r.int("state").unwrap();
-                Expect::Event {
-                    kind,
-                    path: r.string("path").unwrap(),
-                }
-            } else {
-                let want = c.expect.front().cloned();
-                let body = match want {
-                    Some(Expect::Reply {
-                        body: Body::Path(_),
-                        ..
-                    }) if err == 0 => Body::Path(r.string("p").unwrap()),
-                    Some(Expect::Reply {
-                        body: Body::Data(..),
-                        ..
-                    }) if err == 0 => {
-                        let d = r.buffer("d").unwrap().to_vec();
-                        Body::Data(d, decode_stat(&mut r).unwrap().version)
-                    }
-                    Some(Expect::Reply {
-                        body: Body::Version(_),
-                        ..
-                    }) if err == 0 => Body::Version(decode_stat(&mut r).unwrap().version),
-                    Some(Expect::Reply {
-                        body: Body::Children(_),
-                        ..
-                    }) if err == 0 => Body::Children(r.strings("c").unwrap().into_iter().collect()),
-                    _ => Body::None,
-                };
-                Expect::Reply { xid, err, body }
-            };
-            // The events of one expiry may come in any order among
-            // themselves (ZooKeeper deletes a session's ephemerals in hash
-            // order); everything else is strictly ordered.
-            let c = &mut self.clients[i];
-            if matches!(got, Expect::Event { .. }) && c.unordered > 0 {
-                let run = c.unordered.min(c.expect.len());
-                if let Some(k) = (0..run).find(|&k| c.expect[k] == got) {
-                    c.expect.remove(k);
-                    c.unordered -= 1;
-                    continue;
-                }
-            }
-            let want = self.clients[i].expect.pop_front();
-            if want.as_ref() != Some(&got) {
-                self.fail(format!("client {i}: expected {want:?}, got {got:?}"));
-            }
+        let Some(conn) = self.h.observer.clients[i].conn else {
+            return;
+        };
+        while let Some(f) = self.h.frame(conn) {
+            let durable = self.h.durable();
+            self.h.observer.check_frame(i, &f, durable);
         }
     }
 
     fn queue_op(&mut self, i: usize) {
-        let c = &mut self.clients[i];
+        let c = &mut self.h.observer.clients[i];
         if c.conn.is_none() || c.connecting {
             return;
         }
         c.xid += 1;
         let xid = c.xid;
-        let kind = (self.rng.below(6)) as u8;
-        let path = PATHS[self.rng.below(PATHS.len() as u64) as usize].to_string();
-        let data = vec![b'a' + self.rng.below(26) as u8; self.rng.below(5) as usize];
-        let version = if self.rng.below(4) == 0 {
-            self.rng.below(3) as i32
+        let rng = &mut self.h.rng;
+        let kind = (rng.below(6)) as u8;
+        let path = PATHS[rng.below(PATHS.len() as u64) as usize].to_string();
+        let data = vec![b'a' + rng.below(26) as u8; rng.below(5) as usize];
+        let version = if rng.below(4) == 0 {
+            rng.below(3) as i32
         } else {
             -1
         };
-        let watch = self.rng.below(2) == 0;
-        let flags = if self.rng.below(4) == 0 { 1 } else { 0 };
+        let watch = rng.below(2) == 0;
+        let flags = if rng.below(4) == 0 { 1 } else { 0 };
         let f = frame_for(xid, kind, &path, &data, version, watch, flags);
-        let c = &mut self.clients[i];
+        let c = &mut self.h.observer.clients[i];
         c.pending.extend_from_slice(&f);
         c.frames.push_back((
             f.len(),
@@ -720,7 +718,7 @@ impl Sim {
     }
 
     fn ping(&mut self, i: usize) {
-        let c = &mut self.clients[i];
+        let c = &mut self.h.observer.clients[i];
         if c.conn.is_none() || c.connecting {
             return;
         }
@@ -731,27 +729,40 @@ impl Sim {
         c.frames.push_back((f.len(), Pending::Ping));
     }
 
-    /// Delivers everything pending for every client.
+    /// Delivers everything pending for every client, and reports
+    /// everything appended durable.
     fn flush_all(&mut self) {
-        for i in 0..self.clients.len() {
-            let n = self.clients[i].pending.len();
+        for i in 0..self.h.observer.clients.len() {
+            let n = self.h.observer.clients[i].pending.len();
             self.deliver(i, n);
         }
-        while self.appended > self.durable {
-            self.make_durable(self.appended);
+        while self.h.last_appended() > self.h.durable() {
+            self.h.make_durable_all();
             self.drain();
         }
     }
 
     fn advance(&mut self, ms: u64) {
-        self.now += Duration::from_millis(ms);
-        self.server.handle(self.now, Input::Tick);
+        self.h.clock.advance(Duration::from_millis(ms));
+        self.h.handle(Input::Tick);
         self.drain();
+    }
+
+    /// Client `i`'s connection goes away (the session lives on).
+    fn drop_conn(&mut self, i: usize) -> bool {
+        let o = &mut self.h.observer;
+        let Some(conn) = o.clients[i].conn.take() else {
+            return false;
+        };
+        o.by_conn.remove(&conn);
+        self.h.handle(Input::PeerClosed { conn });
+        self.h.observer.model.drop_conn(conn);
+        true
     }
 
     fn run(&mut self, steps: usize) {
         for _ in 0..4 {
-            self.clients.push(Client {
+            self.h.observer.clients.push(Client {
                 conn: None,
                 session: 0,
                 passwd: vec![0; 16],
@@ -760,7 +771,6 @@ impl Sim {
                 frames: VecDeque::new(),
                 delivered: 0,
                 connecting: false,
-                inbox: Vec::new(),
                 expect: VecDeque::new(),
                 waiting: VecDeque::new(),
                 unordered: 0,
@@ -771,59 +781,52 @@ impl Sim {
             self.flush_all();
         }
         for _ in 0..steps {
-            let i = self.rng.below(4) as usize;
-            match self.rng.below(100) {
+            let i = self.h.rng.below(4) as usize;
+            match self.h.rng.below(100) {
                 0..=54 => self.queue_op(i),
                 55..=84 => {
-                    let n = 1 + self.rng.below(40) as usize;
+                    let n = 1 + self.h.rng.below(40) as usize;
                     self.deliver(i, n);
                 }
                 85..=89 => {
-                    let ms = self.rng.below(500);
+                    let ms = self.h.rng.below(500);
                     self.advance(ms);
                 }
                 90..=93 => {
                     // Drop the connection and resume the session.
                     self.flush_all();
-                    if let Some(conn) = self.clients[i].conn.take() {
-                        self.by_conn.remove(&conn);
-                        self.server.handle(self.now, Input::PeerClosed { conn });
-                        self.model.drop_conn(conn);
-                        self.clients[i].expect.clear();
+                    if self.drop_conn(i) {
+                        self.h.observer.clients[i].expect.clear();
                         self.drain();
                         self.open(i);
                         self.flush_all();
                     }
                 }
                 94..=95 => {
-                    // Client i pauses past its session timeout while the
-                    // others keep pinging: its session expires.
                     // Client i vanishes (no close, no pings) while the
                     // others keep pinging: its session expires, its
                     // ephemerals go, and their watchers hear of it. Only
                     // pings flow meanwhile, so the model can apply the
                     // expiry up front.
                     self.flush_all();
-                    if let Some(conn) = self.clients[i].conn.take() {
-                        self.by_conn.remove(&conn);
-                        self.server.handle(self.now, Input::PeerClosed { conn });
-                        self.model.drop_conn(conn);
+                    if self.drop_conn(i) {
                         self.drain();
                     }
+                    let o = &mut self.h.observer;
                     let mut events = Vec::new();
-                    let owner = self.clients[i].session;
+                    let owner = o.clients[i].session;
                     // Its closeSession is the next txn (only pings flow
                     // until it commits).
-                    self.ordered += 1;
-                    self.model.expire(owner, &mut events);
+                    o.ordered += 1;
+                    o.model.expire(owner, &mut events);
                     // Everything before was answered (flush_all above), so
                     // these events lead each client's expectations.
-                    for cl in &mut self.clients {
+                    for cl in &mut o.clients {
                         cl.unordered = 0;
                     }
                     for (c, kind, path) in events {
-                        if let Some(&j) = self.by_conn.get(&c) {
-                            let cl = &mut self.clients[j];
+                        if let Some(&j) = o.by_conn.get(&c) {
+                            let cl = &mut o.clients[j];
                             if cl.expect.len() == cl.unordered {
                                 cl.unordered += 1;
                             }
@@ -839,7 +842,7 @@ impl Sim {
                         self.flush_all();
                         self.advance(500);
                     }
-                    let c = &mut self.clients[i];
+                    let c = &mut self.h.observer.clients[i];
                     c.session = 0;
                     c.passwd = vec![0; 16];
                     c.xid = 0;
@@ -849,12 +852,12 @@ impl Sim {
                 }
                 _ => self.flush_all(),
             }
-            if let Err(e) = self.server.check_invariants() {
+            if let Err(e) = self.h.server.check_invariants() {
                 self.fail(e);
             }
         }
         self.flush_all();
-        for (i, c) in self.clients.iter().enumerate() {
+        for (i, c) in self.h.observer.clients.iter().enumerate() {
             if !c.expect.is_empty() {
                 self.fail(format!("client {i} still expects {:?}", c.expect));
             }

@@ -285,10 +285,10 @@ fn auth_ids_are_capped_in_number() {
     // One more distinct id: AUTHFAILED, and the connection closes saying
     // why.
     assert_eq!(auth(&mut w, &c, b"user31:pw"), AUTHFAILED);
-    assert_eq!(w.closed.len(), 1);
-    assert_eq!(w.closed[0].0, c.conn);
-    let CloseReason::AuthLimit(why) = &w.closed[0].1 else {
-        panic!("{:?}", w.closed[0].1);
+    assert_eq!(w.closes().len(), 1);
+    assert_eq!(w.closes()[0].0, c.conn);
+    let CloseReason::AuthLimit(why) = &w.closes()[0].1 else {
+        panic!("{:?}", w.closes()[0].1);
     };
     assert!(why.contains("pookeeper.maxAuthIds"), "{why}");
     assert_eq!(w.server.stats().auth_failed, 1);
@@ -302,7 +302,7 @@ fn repeated_auths_do_not_grow_the_list() {
         assert_eq!(auth(&mut w, &c, b"bob:secret"), 0);
     }
     assert_eq!(w.server.auth_of(c.conn).len(), 2);
-    assert!(w.closed.is_empty());
+    assert!(w.closes().is_empty());
 }
 
 #[test]
@@ -315,8 +315,8 @@ fn auth_ids_are_capped_in_size() {
     assert_eq!(w.server.auth_of(c.conn)[0].id.len(), 1024);
     let big = "u".repeat(100_000);
     assert_eq!(auth(&mut w, &c, format!("{big}:pw").as_bytes()), AUTHFAILED);
-    let CloseReason::AuthLimit(why) = &w.closed[0].1 else {
-        panic!("{:?}", w.closed[0].1);
+    let CloseReason::AuthLimit(why) = &w.closes()[0].1 else {
+        panic!("{:?}", w.closes()[0].1);
     };
     assert!(why.contains("pookeeper.maxAuthIdBytes"), "{why}");
 }
@@ -332,10 +332,5 @@ fn auth_ids_are_borrowed_not_copied() {
         max_auth_ids: 1,
         ..Config::default()
     };
-    assert!(Server::new(bad, w_now(), 0).is_err());
-}
-
-fn w_now() -> Instant {
-    #[allow(clippy::disallowed_methods)]
-    Instant::now()
+    assert!(Server::new(bad, Clock::new().now(), 0).is_err());
 }
