@@ -620,6 +620,44 @@ fn a_read_waits_only_for_its_own_sessions_writes() {
     );
 }
 
+/// Durability reported for a prefix of the log commits exactly that prefix:
+/// the first write is answered (and a read of another session sees it), the
+/// second is neither answered nor visible until its own report.
+#[test]
+fn a_durable_prefix_commits_only_that_prefix() {
+    let mut w = World::new();
+    let mut a = w.connect();
+    let mut b = w.connect();
+    w.durability = Durability::Manual;
+    let before = w.last_appended();
+    a.xid += 1;
+    w.send_frame(&a, a.xid, op::CREATE, &create_body("/one", b"", 0));
+    a.xid += 1;
+    w.send_frame(&a, a.xid, op::CREATE, &create_body("/two", b"", 0));
+    assert_eq!(w.last_appended(), before + 2);
+    w.make_durable(before + 1);
+    w.drain();
+    let r1 = w.reply_for(&a, a.xid - 1);
+    assert_eq!((r1.err, r1.zxid), (0, before + 1));
+    assert!(w.frame(a.conn).is_none(), "the second write is not durable");
+    assert_eq!(w.server.committed_zxid(), before + 1);
+    assert_eq!(
+        w.call(&mut b, op::EXISTS, &path_watch("/one", false)).err,
+        0
+    );
+    assert_eq!(
+        w.call(&mut b, op::EXISTS, &path_watch("/two", false)).err,
+        NONODE
+    );
+    w.make_durable(before + 2);
+    w.drain();
+    assert_eq!(w.reply_for(&a, a.xid).zxid, before + 2);
+    assert_eq!(
+        w.call(&mut b, op::EXISTS, &path_watch("/two", false)).err,
+        0
+    );
+}
+
 /// Writes are validated against the writes still in flight (ZooKeeper's
 /// outstanding changes): a create, a child under it, a sequential child,
 /// a setData with the version the create gives and a delete of the child,
