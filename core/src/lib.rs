@@ -177,6 +177,42 @@ use bytes::Bytes;
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u64);
 
+/// A transaction id: a write's place in the one total order of writes
+/// (ZooKeeper's zxid: the epoch in the high 32 bits, a counter in the low).
+/// Shown in hex, as ZooKeeper logs it.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Zxid(pub i64);
+
+impl std::fmt::Display for Zxid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#x}", self.0)
+    }
+}
+
+impl std::fmt::LowerHex for Zxid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::LowerHex::fmt(&self.0, f)
+    }
+}
+
+/// A session id (ZooKeeper's layout: the server id in the top byte, then
+/// bits of the clock at start, then a counter). Shown in hex, as ZooKeeper
+/// logs it.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(pub i64);
+
+impl std::fmt::Display for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#x}", self.0)
+    }
+}
+
+impl std::fmt::LowerHex for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::LowerHex::fmt(&self.0, f)
+    }
+}
+
 /// Something that happened outside the server.
 #[derive(Debug, Clone, Copy)]
 pub enum Input<'a> {
@@ -199,7 +235,7 @@ pub enum Input<'a> {
     /// is durable.
     Durable {
         /// The highest durable zxid.
-        zxid: i64,
+        zxid: Zxid,
     },
 }
 
@@ -224,7 +260,7 @@ pub enum Output {
     /// Append a transaction to the log, then report [`Input::Durable`].
     Append {
         /// The transaction's zxid; strictly increasing.
-        zxid: i64,
+        zxid: Zxid,
         /// The encoded transaction ([`txn::Txn::decode`] reads it back).
         entry: Bytes,
     },
@@ -241,27 +277,27 @@ pub enum LogEvent {
     /// A client opened a session.
     SessionEstablished {
         /// The session id.
-        session: i64,
+        session: SessionId,
         /// The negotiated timeout in milliseconds.
         timeout_ms: u64,
     },
     /// A session's timeout passed without a word from its client.
     SessionExpired {
         /// The session id.
-        session: i64,
+        session: SessionId,
         /// Its timeout in milliseconds.
         timeout_ms: u64,
     },
     /// A client closed its session (or its text connection ended).
     SessionClosed {
         /// The session id.
-        session: i64,
+        session: SessionId,
     },
     /// A multiRead would have built a reply over `Config::max_reply`; it
     /// was refused with MARSHALLINGERROR.
     ReplyTooLarge {
         /// The session that asked.
-        session: i64,
+        session: SessionId,
         /// Bytes built when the limit was passed.
         bytes: usize,
         /// The limit.
@@ -328,9 +364,9 @@ pub enum CloseReason {
     /// The client's lastZxidSeen is ahead of this server.
     ClientAhead {
         /// What the client has seen.
-        client_zxid: i64,
+        client_zxid: Zxid,
         /// The server's last zxid.
-        server_zxid: i64,
+        server_zxid: Zxid,
     },
     /// The client closed its session.
     SessionClosed,
@@ -374,7 +410,7 @@ impl std::fmt::Display for CloseReason {
                 server_zxid,
             } => write!(
                 f,
-                "client has seen zxid {client_zxid:#x}, ahead of our last zxid {server_zxid:#x}"
+                "client has seen zxid {client_zxid}, ahead of our last zxid {server_zxid}"
             ),
             Self::SessionClosed => f.write_str("session closed by client"),
             Self::SessionMoved => f.write_str("session moved to another connection"),

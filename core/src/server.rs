@@ -29,7 +29,7 @@ use crate::proto::text::{self, Command};
 use crate::proto::{Reader, Writer};
 use crate::txn::{apply, release_triggers, Database, OpResult, Trigger, Txn, TxnOp};
 use crate::watch::{Event, Kind, Watches};
-use crate::{CloseReason, ConfigError, ConnId, ErrorCode, Input, Output, Stats};
+use crate::{CloseReason, ConfigError, ConnId, ErrorCode, Input, Output, SessionId, Stats, Zxid};
 use bytes::{Buf, Bytes, BytesMut};
 use hashbrown::HashMap;
 use output::Waiting;
@@ -346,14 +346,14 @@ impl Server {
     }
 
     /// The zxid of the last write ordered.
-    pub fn last_zxid(&self) -> i64 {
-        self.seq.last_ordered()
+    pub fn last_zxid(&self) -> Zxid {
+        Zxid(self.seq.last_ordered())
     }
 
     /// The zxid of the last write committed and applied: what every read
     /// sees.
-    pub fn committed_zxid(&self) -> i64 {
-        self.db.last_zxid
+    pub fn committed_zxid(&self) -> Zxid {
+        Zxid(self.db.last_zxid)
     }
 
     /// Checks internal invariants (tree consistency, ephemeral owners are

@@ -599,7 +599,7 @@ fn a_read_waits_only_for_its_own_sessions_writes() {
     assert!(w.frame(a.conn).is_none(), "a's replies wait for its write");
     let rb = w.reply_for(&b, b.xid);
     assert_eq!(rb.err, NONODE, "b sees committed state only, at once");
-    assert_eq!(rb.zxid, w.server.committed_zxid());
+    assert_eq!(rb.zxid, w.server.committed_zxid().0);
     // A write that depends on the one in flight validates against it.
     b.xid += 1;
     let child = b.xid;
@@ -640,7 +640,7 @@ fn a_durable_prefix_commits_only_that_prefix() {
     let r1 = w.reply_for(&a, a.xid - 1);
     assert_eq!((r1.err, r1.zxid), (0, before + 1));
     assert!(w.frame(a.conn).is_none(), "the second write is not durable");
-    assert_eq!(w.server.committed_zxid(), before + 1);
+    assert_eq!(w.server.committed_zxid().0, before + 1);
     assert_eq!(
         w.call(&mut b, op::EXISTS, &path_watch("/one", false)).err,
         0
@@ -686,8 +686,8 @@ fn a_pipeline_validates_against_the_writes_in_flight() {
     assert_eq!(w.undurable().len(), ops.len(), "all ordered, none durable");
     assert!(w.frame(a.conn).is_none());
     assert_eq!(
-        w.server.committed_zxid() + ops.len() as i64,
-        w.server.last_zxid()
+        w.server.committed_zxid().0 + ops.len() as i64,
+        w.server.last_zxid().0
     );
     w.make_durable_all();
     w.drain();
@@ -1348,7 +1348,7 @@ fn recovery_from_snapshot_and_log_restores_everything() {
     let mut gone = w.connect();
     w.create(&mut gone, "/p/g", b"", 1);
     w.call(&mut gone, op::CLOSE_SESSION, &[]);
-    let last = w.server.last_zxid();
+    let last = w.server.last_zxid().0;
     let log = w.log_segment();
     for (snapshot, replayed) in [(Some(&snap[..]), last - snap_zxid), (None, last)] {
         let (server, report) =

@@ -272,8 +272,8 @@ impl Harness {
     /// be behind the last instant the server was fed (the clock it was
     /// made with, or a fresh [`Clock::new`]).
     pub fn from_server(server: Server, clock: Clock) -> Self {
-        let last_appended = server.last_zxid();
-        let durable = server.committed_zxid();
+        let last_appended = server.last_zxid().0;
+        let durable = server.committed_zxid().0;
         Self {
             server,
             clock,
@@ -356,7 +356,7 @@ impl<O: Observer> Harness<O> {
     /// [`make_durable`](Self::make_durable).
     pub fn handle(&mut self, input: Input<'_>) {
         match input {
-            Input::Durable { zxid } => self.make_durable(zxid),
+            Input::Durable { zxid } => self.make_durable(zxid.0),
             Input::PeerClosed { conn } => {
                 self.live.remove(&conn);
                 self.server.handle(self.clock.now(), input);
@@ -399,8 +399,12 @@ impl<O: Observer> Harness<O> {
         );
         self.observer.durable(zxid);
         self.durable = self.durable.max(zxid);
-        self.server
-            .handle(self.clock.now(), Input::Durable { zxid });
+        self.server.handle(
+            self.clock.now(),
+            Input::Durable {
+                zxid: crate::Zxid(zxid),
+            },
+        );
     }
 
     /// Reports everything appended durable, if anything is not yet;
@@ -463,7 +467,7 @@ impl<O: Observer> Harness<O> {
             }
             Output::Append { zxid, entry } => {
                 assert_eq!(
-                    *zxid,
+                    zxid.0,
                     self.last_appended + 1,
                     "appended zxid {zxid} after {}",
                     self.last_appended
@@ -485,8 +489,8 @@ impl<O: Observer> Harness<O> {
                 self.closed.push((conn, reason));
             }
             Output::Append { zxid, entry } => {
-                self.last_appended = zxid;
-                self.appended.push((zxid, entry));
+                self.last_appended = zxid.0;
+                self.appended.push((zxid.0, entry));
             }
         }
     }

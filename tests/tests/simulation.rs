@@ -309,7 +309,7 @@ impl Observer for Oracle {
                 }
             }
             Output::Append { zxid, .. } => {
-                if *zxid > self.ordered {
+                if zxid.0 > self.ordered {
                     self.fail(format!(
                         "appended zxid {zxid}, model ordered {}",
                         self.ordered

@@ -161,7 +161,9 @@ impl Server {
                     started: self.current,
                 };
                 self.close_session(sid, xid, completion);
-                self.log(crate::LogEvent::SessionClosed { session: sid });
+                self.log(crate::LogEvent::SessionClosed {
+                    session: SessionId(sid),
+                });
                 // Closed once the requests pipelined behind it are answered
                 // (see `on_bytes`).
                 if let Some(c) = self.conns.get_mut(&conn) {

@@ -72,7 +72,7 @@ impl Server {
             let bytes = w.len();
             let session = self.conns.get(&conn).and_then(|c| c.session).unwrap_or(0);
             self.log(crate::LogEvent::ReplyTooLarge {
-                session,
+                session: SessionId(session),
                 bytes,
                 max: limit,
             });

@@ -105,11 +105,13 @@ impl Server {
         let timeout_ms = s.timeout.as_millis() as u64;
         self.log(if timed_out {
             crate::LogEvent::SessionExpired {
-                session: sid,
+                session: SessionId(sid),
                 timeout_ms,
             }
         } else {
-            crate::LogEvent::SessionClosed { session: sid }
+            crate::LogEvent::SessionClosed {
+                session: SessionId(sid),
+            }
         });
         self.sessions.remove(&sid);
         self.close_session(sid, 0, Completion::Expired(conn));
@@ -177,8 +179,8 @@ impl Server {
             self.close_conn(
                 conn,
                 CloseReason::ClientAhead {
-                    client_zxid: req.last_zxid_seen,
-                    server_zxid: committed,
+                    client_zxid: Zxid(req.last_zxid_seen),
+                    server_zxid: Zxid(committed),
                 },
             );
             return;
@@ -220,7 +222,7 @@ impl Server {
             };
             self.order(sid, 0, op, HashMap::new(), completion);
             self.log(crate::LogEvent::SessionEstablished {
-                session: sid,
+                session: SessionId(sid),
                 timeout_ms: timeout.as_millis() as u64,
             });
             return;

@@ -57,7 +57,7 @@ impl Server {
             op,
         };
         self.ready.push_back(Output::Append {
-            zxid,
+            zxid: Zxid(zxid),
             entry: txn.encode(),
         });
         self.outstanding.record(zxid, changes);
@@ -87,8 +87,8 @@ impl Server {
     /// `zxid` durable: apply what that commits, in order; each write fires
     /// its watches, then is answered, then what its connection had waiting
     /// behind it is.
-    pub(super) fn on_durable(&mut self, zxid: i64) {
-        let upto = self.seq.durable(zxid);
+    pub(super) fn on_durable(&mut self, zxid: Zxid) {
+        let upto = self.seq.durable(zxid.0);
         while self.pending.front().is_some_and(|(t, _)| t.zxid <= upto) {
             let Some((txn, completion)) = self.pending.pop_front() else {
                 break;

@@ -5,7 +5,7 @@
 use crate::datadir::{self, DiskLog};
 use crate::txlog::TxLog;
 use crate::{info, warn, Settings};
-use pookeeper_core::{ConnId, Input, Output, Server};
+use pookeeper_core::{ConnId, Input, Output, Server, Zxid};
 use std::io;
 use std::time::Instant;
 
@@ -45,7 +45,7 @@ impl Driver {
             match out {
                 Output::Transmit { conn, data } => sink(Action::Send(conn, data)),
                 Output::Close { conn, reason } => sink(Action::Close(conn, reason)),
-                Output::Append { zxid, entry } => self.log.append(zxid, &entry),
+                Output::Append { zxid, entry } => self.log.append(zxid.0, &entry),
             }
         }
         while let Some(e) = self.server.poll_log() {
@@ -109,7 +109,7 @@ impl Driver {
             // The time after the write and sync: what the replies it
             // releases waited for is part of their latency.
             let done = Instant::now().max(now);
-            self.handle(done, Input::Durable { zxid }, sink);
+            self.handle(done, Input::Durable { zxid: Zxid(zxid) }, sink);
         }
         let forced = self.server.take_snapshot_request();
         if let Err(e) = self.log.snapshot_work(&mut self.server, forced) {

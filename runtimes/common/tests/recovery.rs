@@ -365,7 +365,7 @@ fn a_torn_last_write_starts_without_an_operator() {
         drop(log);
         let (server, _) = datadir::open(&s, Instant::now(), 0).unwrap();
         assert_eq!(
-            server.last_zxid(),
+            server.last_zxid().0,
             z,
             "cut at {cut}: appended after the cut"
         );
@@ -448,7 +448,7 @@ fn version_1_segments_are_read_and_continued_in_version_2() {
     let new = std::fs::read(v.join("log.0000000000000079")).unwrap();
     assert_eq!(scan_version(&new), storage::LOG_VERSION);
     let (server, _) = datadir::open(&s, Instant::now(), 0).unwrap();
-    assert_eq!(server.last_zxid(), 121);
+    assert_eq!(server.last_zxid().0, 121);
 }
 
 fn scan_version(b: &[u8]) -> u32 {
@@ -493,7 +493,7 @@ fn repair_keeps_a_copy_and_cuts() {
     );
     assert_eq!(std::fs::read(&path).unwrap(), &b[..at]);
     let (server, _) = datadir::open(&s, Instant::now(), 0).unwrap();
-    assert_eq!(server.last_zxid(), 30);
+    assert_eq!(server.last_zxid().0, 30);
 }
 
 /// Every error about a data file names it: a dataDir that is a regular
@@ -529,14 +529,14 @@ fn an_unfinished_newest_segment_is_written_again() {
         std::fs::write(&next, &h).unwrap();
         let (server, mut log) = datadir::open(&s, Instant::now(), 0)
             .unwrap_or_else(|e| panic!("header cut at {cut}: {e}"));
-        assert_eq!(server.last_zxid(), 20);
+        assert_eq!(server.last_zxid().0, 20);
         log.append(21, &txn(21).encode());
         assert_eq!(log.flush().unwrap(), Some(21));
         drop(log);
         let b = std::fs::read(&next).unwrap();
         assert_eq!(storage::scan_log(&b).unwrap().txns.len(), 1, "cut {cut}");
         let (server, _) = datadir::open(&s, Instant::now(), 0).unwrap();
-        assert_eq!(server.last_zxid(), 21);
+        assert_eq!(server.last_zxid().0, 21);
         std::fs::remove_file(&next).unwrap();
     }
 }
@@ -578,5 +578,5 @@ fn repair_moves_segments_that_cannot_follow() {
     assert!(v.join("damaged/log.000000000000001f").is_file());
     assert!(!v.join("log.000000000000001f").exists());
     let (server, _) = datadir::open(&s, Instant::now(), 0).unwrap();
-    assert_eq!(server.last_zxid(), 9);
+    assert_eq!(server.last_zxid().0, 9);
 }
