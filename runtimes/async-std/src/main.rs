@@ -65,6 +65,8 @@ enum Event {
     /// The connection's writer got its queue below the low-water mark.
     Drained(ConnId),
     Closed(ConnId),
+    /// The log's sync thread finished a batch (`Driver::commit` collects it).
+    Flushed,
     Stop,
 }
 
@@ -169,6 +171,11 @@ async fn run(settings: Settings) -> std::io::Result<()> {
     info!("serving ZooKeeper clients on {addr} (async-std runtime)");
 
     let (events, inbox) = unbounded::<Event>();
+    // The log's sync thread wakes this task when a batch is durable.
+    let flushed = events.clone();
+    driver.set_waker(Box::new(move || {
+        let _ = flushed.try_send(Event::Flushed);
+    }));
     task::spawn(accept_loop(listener, false, events.clone()));
     if let Some(l) = text_listener {
         info!("serving the text protocol on {}", l.local_addr()?);
@@ -188,6 +195,7 @@ async fn run(settings: Settings) -> std::io::Result<()> {
         };
         let now = Instant::now();
         let pending = RefCell::new(Vec::new());
+        let mut stopping = false;
         {
             let mut sink = |a: Action| pending.borrow_mut().push(a);
             match event {
@@ -221,27 +229,22 @@ async fn run(settings: Settings) -> std::io::Result<()> {
                     }
                     driver.handle(now, Input::PeerClosed { conn: id }, &mut sink);
                 }
+                Some(Ok(Event::Flushed)) | None => {}
                 Some(Ok(Event::Stop)) | Some(Err(_)) => {
                     info!("signal received: shutting down");
-                    for c in conns.values() {
-                        let _ = c.tx.try_send(Out::Close);
-                    }
-                    info!("stopped");
-                    // The process ends next: freeing the tree node by node
-                    // would only delay the exit.
-                    std::mem::forget(driver);
-                    return Ok(());
+                    stopping = true;
                 }
-                None => {}
             }
             // Everything already waiting is handled in this turn too, so one
-            // commit (one fdatasync) covers it: group commit.
-            while let Ok(ev) = inbox.try_recv() {
+            // batch (one fdatasync) covers it: group commit.
+            // (Not when stopping: nothing more is taken in.)
+            while let Some(Ok(ev)) = (!stopping).then(|| inbox.try_recv()) {
                 match ev {
                     Event::Data(id, bytes) => {
                         feed(&mut driver, &conns, now, id, &bytes, &mut sink, &pending)
                     }
                     Event::Drained(id) => pump(&mut driver, &conns, now, id, &mut sink, &pending),
+                    Event::Flushed => {}
                     other => {
                         // Rare: re-queue and handle next turn.
                         let _ = events.try_send(other);
@@ -250,13 +253,31 @@ async fn run(settings: Settings) -> std::io::Result<()> {
                 }
             }
             driver.tick_if_due(now, &mut sink);
-            if let Err(e) = driver.commit(now, &mut sink) {
+            let committed = if stopping {
+                // Everything appended is made durable (the batch in flight,
+                // then the rest) before exiting; the replies it releases
+                // are handed to the writers.
+                driver.flush_log(now, &mut sink)
+            } else {
+                driver.commit(now, &mut sink)
+            };
+            if let Err(e) = committed {
                 warn!("transaction log failed: {e}; shutting down");
                 std::process::exit(1);
             }
         }
         for a in pending.into_inner() {
             act(&mut conns, &mut driver, now, a);
+        }
+        if stopping {
+            for c in conns.values() {
+                let _ = c.tx.try_send(Out::Close);
+            }
+            info!("stopped");
+            // The process ends next: freeing the tree node by node would
+            // only delay the exit.
+            std::mem::forget(driver);
+            return Ok(());
         }
         if now.duration_since(fds_checked) >= Duration::from_secs(1) {
             fds_checked = now;

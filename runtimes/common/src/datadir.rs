@@ -15,7 +15,8 @@ use pookeeper_core::{Recovered, RecoveryError, Server};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// Segments are preallocated in steps of this size (zeros), so appends
 /// rarely change the file size (one fdatasync then covers data only).
@@ -605,19 +606,31 @@ fn truncate_segment(path: &Path, offset: u64) -> io::Result<String> {
 pub struct DiskLog {
     log_dir: PathBuf,
     snap_dir: PathBuf,
-    file: File,
+    /// The current segment (shared with the sync thread while it writes a
+    /// batch; segments are rolled and extended only between batches).
+    file: Arc<File>,
     /// The current segment.
     path: PathBuf,
-    /// Where the next record goes.
+    /// Where the next batch goes (the batch in flight ends here).
     offset: u64,
     /// Current file size (data plus zero padding).
     allocated: u64,
     segment_limit: u64,
     force_sync: bool,
-    /// Records of this loop turn, written by `flush` in one go.
+    /// Records appended since the last batch was handed to the sync
+    /// thread: the next batch, written in one go.
     buf: Vec<u8>,
+    /// The buffer of the last finished batch, for reuse.
+    spare: Vec<u8>,
     first_pending: Option<i64>,
     pending: Option<i64>,
+    /// The last zxid of the batch the sync thread has (at most one).
+    in_flight: Option<i64>,
+    /// The thread that writes and syncs batches.
+    sync: SyncThread,
+    /// The log failed (a write, a sync, a roll): every later call reports
+    /// this again, and nothing more is written.
+    failed: Option<(io::ErrorKind, String)>,
     last_durable: i64,
     last_snapshot: i64,
     snap_count: i64,
@@ -746,6 +759,234 @@ impl SnapJob {
     }
 }
 
+/// A batch for the sync thread: records to write at `offset` of the
+/// segment with one write, then one fdatasync.
+struct Batch {
+    file: Arc<File>,
+    path: PathBuf,
+    offset: u64,
+    buf: Vec<u8>,
+    /// The last zxid in it.
+    upto: i64,
+    force_sync: bool,
+}
+
+impl Batch {
+    /// Writes the records and syncs them (unless forceSync=no); an error
+    /// names the file, what was being written and the free space.
+    fn write(&self) -> io::Result<()> {
+        let started = Instant::now();
+        let mut file = &*self.file;
+        let written = file
+            .seek(SeekFrom::Start(self.offset))
+            .and_then(|_| file.write_all(&self.buf));
+        if let Err(e) = written {
+            let what = format!(
+                "cannot write {} bytes at offset {} of the log segment",
+                self.buf.len(),
+                self.offset
+            );
+            return Err(disk_error(e, &what, &self.path));
+        }
+        if self.force_sync {
+            if let Err(e) = file.sync_data() {
+                let what = format!(
+                    "cannot sync {} bytes written at offset {} of the log segment",
+                    self.buf.len(),
+                    self.offset
+                );
+                return Err(disk_error(e, &what, &self.path));
+            }
+        }
+        // ZooKeeper's fsync.warningthresholdms (default 1000).
+        let took = started.elapsed();
+        if took.as_millis() >= 1000 {
+            warn!(
+                "writing and syncing {} bytes of the transaction log took {} ms: the disk is slow, and every write waits for it",
+                self.buf.len(),
+                took.as_millis()
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A batch the sync thread is done with.
+struct Finished {
+    upto: i64,
+    result: io::Result<()>,
+    /// The batch's buffer, emptied, for the batch after next.
+    buf: Vec<u8>,
+}
+
+#[derive(Default)]
+struct SyncState {
+    /// Handed over, not yet taken by the thread.
+    batch: Option<Batch>,
+    /// Done, not yet collected by the loop.
+    finished: Option<Finished>,
+    /// The log is being dropped: the thread ends (after any batch it was
+    /// given).
+    stop: bool,
+    /// fdatasyncs done.
+    syncs: u64,
+}
+
+type WakeFn = Box<dyn Fn() + Send>;
+
+struct SyncShared {
+    state: Mutex<SyncState>,
+    /// A batch or the stop arrived (the thread waits on it).
+    work: Condvar,
+    /// A batch finished (a blocking flush waits on it).
+    done: Condvar,
+    /// Called on the sync thread after every batch, so the loop wakes up
+    /// and collects it.
+    wake: Mutex<Option<WakeFn>>,
+    /// The thread takes this before writing a batch: a test holds it to
+    /// keep a batch in flight.
+    #[cfg(test)]
+    gate: Mutex<()>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn sync_thread_lost() -> io::Error {
+    io::Error::other(
+        "the transaction log's sync thread stopped; stopping, no acknowledged write is lost",
+    )
+}
+
+impl SyncShared {
+    fn run(&self) {
+        loop {
+            let batch = {
+                let mut st = lock(&self.state);
+                loop {
+                    if let Some(b) = st.batch.take() {
+                        break b;
+                    }
+                    if st.stop {
+                        return;
+                    }
+                    st = self.work.wait(st).unwrap_or_else(|e| e.into_inner());
+                }
+            };
+            #[cfg(test)]
+            drop(lock(&self.gate));
+            let result = batch.write();
+            let synced = batch.force_sync && result.is_ok();
+            let Batch { mut buf, upto, .. } = batch;
+            buf.clear();
+            {
+                let mut st = lock(&self.state);
+                st.syncs += u64::from(synced);
+                st.finished = Some(Finished { upto, result, buf });
+            }
+            self.done.notify_all();
+            if let Some(wake) = lock(&self.wake).as_ref() {
+                wake();
+            }
+        }
+    }
+}
+
+/// The log's sync thread: takes one batch at a time, writes and syncs it,
+/// posts the result and calls the wake callback. It ends when the log is
+/// dropped, after the batch it has.
+struct SyncThread {
+    shared: Arc<SyncShared>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for SyncThread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncThread")
+            .field("syncs", &lock(&self.shared.state).syncs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SyncThread {
+    fn start() -> io::Result<Self> {
+        let shared = Arc::new(SyncShared {
+            state: Mutex::new(SyncState::default()),
+            work: Condvar::new(),
+            done: Condvar::new(),
+            wake: Mutex::new(None),
+            #[cfg(test)]
+            gate: Mutex::new(()),
+        });
+        let s = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("log-sync".into())
+            .spawn(move || s.run())
+            .map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot start the log's sync thread: {e}"))
+            })?;
+        Ok(Self {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    fn hand_over(&self, batch: Batch) {
+        lock(&self.shared.state).batch = Some(batch);
+        self.shared.work.notify_one();
+    }
+
+    /// The finished batch, if there is one (never blocks).
+    fn try_take(&self) -> io::Result<Option<Finished>> {
+        let mut st = lock(&self.shared.state);
+        match st.finished.take() {
+            Some(f) => Ok(Some(f)),
+            // The thread only ends when dropped, or when it panicked.
+            None if self.ended() => Err(sync_thread_lost()),
+            None => Ok(None),
+        }
+    }
+
+    /// Waits for the batch in flight.
+    fn wait(&self) -> io::Result<Finished> {
+        let mut st = lock(&self.shared.state);
+        loop {
+            if let Some(f) = st.finished.take() {
+                return Ok(f);
+            }
+            if self.ended() {
+                return Err(sync_thread_lost());
+            }
+            st = self
+                .shared
+                .done
+                .wait_timeout(st, Duration::from_millis(100))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    fn ended(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    #[cfg(test)]
+    fn syncs(&self) -> u64 {
+        lock(&self.shared.state).syncs
+    }
+}
+
+impl Drop for SyncThread {
+    fn drop(&mut self) {
+        lock(&self.shared.state).stop = true;
+        self.shared.work.notify_one();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 impl DiskLog {
     /// A new, preallocated segment whose first record will be `first_zxid`.
     /// A file of that name is replaced only if it holds no records.
@@ -785,14 +1026,14 @@ impl DiskLog {
 
     fn create(log_dir: PathBuf, first_zxid: i64, settings: &Settings) -> io::Result<Self> {
         let (file, path) = Self::new_segment(&log_dir, first_zxid)?;
-        Ok(Self::with_file(
+        Self::with_file(
             log_dir,
             file,
             path,
             storage::LOG_HEADER_LEN as u64,
             PREALLOC,
             settings,
-        ))
+        )
     }
 
     /// Continues the segment at `path` after its valid records, which end
@@ -825,9 +1066,7 @@ impl DiskLog {
         })()
         .map_err(|e| disk_error(e, "cannot prepare log segment", &path))?;
         let allocated = allocated.max(file.metadata().map_or(allocated, |m| m.len()));
-        Ok(Self::with_file(
-            log_dir, file, path, valid_len, allocated, settings,
-        ))
+        Self::with_file(log_dir, file, path, valid_len, allocated, settings)
     }
 
     fn with_file(
@@ -837,19 +1076,23 @@ impl DiskLog {
         offset: u64,
         allocated: u64,
         settings: &Settings,
-    ) -> Self {
+    ) -> io::Result<Self> {
         let mut log = Self {
             snap_dir: log_dir.clone(),
             log_dir,
-            file,
+            file: Arc::new(file),
             path,
             offset,
             allocated,
             segment_limit: settings.segment_bytes,
             force_sync: settings.force_sync,
             buf: Vec::with_capacity(64 * 1024),
+            spare: Vec::with_capacity(64 * 1024),
             first_pending: None,
             pending: None,
+            in_flight: None,
+            sync: SyncThread::start()?,
+            failed: None,
             last_durable: 0,
             last_snapshot: 0,
             snap_count: settings.snap_count as i64,
@@ -861,16 +1104,20 @@ impl DiskLog {
             snap_forced: false,
         };
         log.next_threshold();
-        log
+        Ok(log)
     }
 
+    /// Starts a new segment. Only between batches (none in flight), so
+    /// the sync thread is not writing to the file being finished.
     fn roll(&mut self, first_zxid: i64) -> io::Result<()> {
+        debug_assert!(self.in_flight.is_none());
         // Give back the unused preallocation of the finished segment (only
         // zeros: nothing was written after `offset`).
         self.file
             .set_len(self.offset)
             .map_err(|e| disk_error(e, "cannot finish log segment", &self.path))?;
-        (self.file, self.path) = Self::new_segment(&self.log_dir, first_zxid)?;
+        let (file, path) = Self::new_segment(&self.log_dir, first_zxid)?;
+        (self.file, self.path) = (Arc::new(file), path);
         self.offset = storage::LOG_HEADER_LEN as u64;
         self.allocated = PREALLOC;
         Ok(())
@@ -881,28 +1128,96 @@ impl DiskLog {
         self.snap_threshold = snapshot_point(self.snap_count, &mut self.snap_rng);
     }
 
-    /// Whether appended records wait for `flush`.
+    /// Whether appended records wait to be handed to the sync thread (by
+    /// `start_flush` or `flush`).
     pub fn has_pending(&self) -> bool {
         self.pending.is_some()
     }
 
+    /// Installs what the sync thread calls (on its own thread) when a batch
+    /// is written, so the loop wakes up and collects it with
+    /// `poll_flushed`: a `mio::Waker`, a channel send.
+    pub fn set_waker(&mut self, wake: Box<dyn Fn() + Send>) {
+        *lock(&self.sync.shared.wake) = Some(wake);
+    }
+
+    /// The error the log failed with, again.
+    fn check(&self) -> io::Result<()> {
+        match &self.failed {
+            Some((kind, msg)) => Err(io::Error::new(*kind, msg.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Records a failure: the log writes nothing more.
+    fn fail(&mut self, e: io::Error) -> io::Error {
+        self.failed = Some((e.kind(), e.to_string()));
+        e
+    }
+
+    /// Takes in a finished batch.
+    fn collect(&mut self, f: Finished) -> io::Result<Option<i64>> {
+        self.in_flight = None;
+        self.spare = f.buf;
+        match f.result {
+            Ok(()) => {
+                self.last_durable = f.upto;
+                Ok(Some(f.upto))
+            }
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    /// Before a batch of `len` bytes starting with `first`: rolls to a new
+    /// segment past `segmentBytes`, extends the preallocation if needed.
+    fn make_room(&mut self, first: i64, len: u64) -> io::Result<()> {
+        if self.offset + len > self.segment_limit && self.offset > storage::LOG_HEADER_LEN as u64 {
+            self.roll(first)?;
+        }
+        let end = self.offset + len;
+        if end > self.allocated {
+            let grown = (end / PREALLOC + 1) * PREALLOC;
+            self.file.set_len(grown).map_err(|e| {
+                disk_error(
+                    e,
+                    &format!("cannot extend to {grown} bytes the log segment"),
+                    &self.path,
+                )
+            })?;
+            self.allocated = grown;
+        }
+        Ok(())
+    }
+
+    /// fdatasyncs the sync thread has done.
+    #[cfg(test)]
+    fn syncs(&self) -> u64 {
+        self.sync.syncs()
+    }
+
     /// Snapshot work for one loop turn. Starts a snapshot when `snapCount`
-    /// transactions were logged since the last one (or `forced`) and the
-    /// log is fully written: the core hands over a frozen image of its
-    /// committed tree (one pointer copied per node), and a writer thread
-    /// encodes it, writes a temporary file, syncs it, renames it into place
-    /// and syncs the directory, so the loop never encodes, whatever the
-    /// tree's size. When the file is in place, purges old files. The log
-    /// rolls to a new segment when a snapshot starts.
+    /// transactions were logged since the last one (or `forced`): the core
+    /// hands over a frozen image of its committed tree (one pointer copied
+    /// per node), and a writer thread encodes it, writes a temporary file,
+    /// syncs it, renames it into place and syncs the directory, so the loop
+    /// neither encodes nor waits for the log, whatever the tree's size.
+    /// When the file is in place, purges old files (a segment goes once the
+    /// next one starts at or before the first transaction after the oldest
+    /// kept snapshot).
     pub fn snapshot_work(&mut self, server: &mut Server, forced: bool) -> io::Result<()> {
         self.snap_forced |= forced;
         let Some(job) = self.snap_job.as_mut() else {
             let due = self.last_durable - self.last_snapshot >= self.snap_threshold;
-            if (due || self.snap_forced) && self.buf.is_empty() && self.pending.is_none() {
+            // The core's image is of its committed tree, all of it durable
+            // in the log already (the core applies a write only once the
+            // log reported it), so the file may be put in place as soon as
+            // it is written, whatever batch is being written meanwhile.
+            if due || self.snap_forced {
                 self.snap_forced = false;
                 self.next_threshold();
                 let snapshot = server.snapshot_writer();
                 let zxid = snapshot.zxid();
+                debug_assert!(zxid <= self.last_durable, "snapshot beyond the durable log");
                 match SnapJob::start(&self.snap_dir, snapshot) {
                     Ok(job) => self.snap_job = Some(job),
                     Err(e) => {
@@ -911,7 +1226,6 @@ impl DiskLog {
                         return Err(e);
                     }
                 }
-                self.roll(zxid + 1)?;
             }
             return Ok(());
         };
@@ -1005,70 +1319,222 @@ impl TxLog for DiskLog {
         self.pending = Some(zxid);
     }
 
-    fn flush(&mut self) -> io::Result<Option<i64>> {
+    fn start_flush(&mut self) -> io::Result<bool> {
+        self.check()?;
+        if self.in_flight.is_some() {
+            return Ok(false);
+        }
         let Some(upto) = self.pending.take() else {
-            return Ok(None);
+            return Ok(false);
         };
         let first = self.first_pending.take().unwrap_or(upto);
-        if self.offset + self.buf.len() as u64 > self.segment_limit
-            && self.offset > storage::LOG_HEADER_LEN as u64
-        {
-            self.roll(first)?;
+        let len = self.buf.len() as u64;
+        if let Err(e) = self.make_room(first, len) {
+            return Err(self.fail(e));
         }
-        let end = self.offset + self.buf.len() as u64;
-        if end > self.allocated {
-            let grown = (end / PREALLOC + 1) * PREALLOC;
-            self.file.set_len(grown).map_err(|e| {
-                disk_error(
-                    e,
-                    &format!("cannot extend to {grown} bytes the log segment"),
-                    &self.path,
-                )
-            })?;
-            self.allocated = grown;
+        let buf = std::mem::replace(&mut self.buf, std::mem::take(&mut self.spare));
+        self.sync.hand_over(Batch {
+            file: self.file.clone(),
+            path: self.path.clone(),
+            offset: self.offset,
+            buf,
+            upto,
+            force_sync: self.force_sync,
+        });
+        self.offset += len;
+        self.in_flight = Some(upto);
+        Ok(true)
+    }
+
+    fn poll_flushed(&mut self) -> io::Result<Option<i64>> {
+        self.check()?;
+        if self.in_flight.is_none() {
+            return Ok(None);
         }
-        let started = Instant::now();
-        let written = self
-            .file
-            .seek(SeekFrom::Start(self.offset))
-            .and_then(|_| self.file.write_all(&self.buf));
-        if let Err(e) = written {
-            let what = format!(
-                "cannot write {} bytes at offset {} of the log segment",
-                self.buf.len(),
-                self.offset
-            );
-            return Err(disk_error(e, &what, &self.path));
+        match self.sync.try_take() {
+            Ok(Some(f)) => self.collect(f),
+            Ok(None) => Ok(None),
+            Err(e) => Err(self.fail(e)),
         }
-        if self.force_sync {
-            if let Err(e) = self.file.sync_data() {
-                let what = format!(
-                    "cannot sync {} bytes written at offset {} of the log segment",
-                    self.buf.len(),
-                    self.offset
-                );
-                return Err(disk_error(e, &what, &self.path));
+    }
+
+    fn in_flight(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
+    fn flush(&mut self) -> io::Result<Option<i64>> {
+        self.check()?;
+        let mut durable = None;
+        loop {
+            if self.in_flight.is_some() {
+                let f = match self.sync.wait() {
+                    Ok(f) => f,
+                    Err(e) => return Err(self.fail(e)),
+                };
+                durable = self.collect(f)?.or(durable);
+            } else if !self.start_flush()? {
+                return Ok(durable);
             }
         }
-        // ZooKeeper's fsync.warningthresholdms (default 1000).
-        let took = started.elapsed();
-        if took.as_millis() >= 1000 {
-            warn!(
-                "writing and syncing {} bytes of the transaction log took {} ms: the disk is slow, and every write waits for it",
-                self.buf.len(),
-                took.as_millis()
-            );
-        }
-        self.offset = end;
-        self.buf.clear();
-        self.last_durable = upto;
-        Ok(Some(upto))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pookeeper_core::proto::records::{Acl, AclList};
+    use pookeeper_core::txn::{Txn, TxnOp};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A fresh data directory, removed at the end.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(tag: &str) -> Self {
+            let p = std::env::temp_dir().join(format!("pk-datadir-{tag}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&p);
+            fs::create_dir_all(&p).unwrap();
+            Self(p)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn create(z: i64) -> bytes::Bytes {
+        Txn {
+            zxid: z,
+            time: 1_700_000_000_000 + z,
+            session: 0,
+            cxid: z as i32,
+            op: TxnOp::Create {
+                path: format!("/n{z}"),
+                data: None,
+                acl: std::iter::once(Acl::open()).collect::<AclList>(),
+                ephemeral_owner: 0,
+                parent_cversion: z as i32,
+            },
+        }
+        .encode()
+    }
+
+    /// Polls until the batch in flight is reported (the sync thread runs
+    /// on its own).
+    fn wait_flushed(log: &mut DiskLog) -> i64 {
+        let t0 = Instant::now();
+        loop {
+            if let Some(z) = log.poll_flushed().unwrap() {
+                return z;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "batch never finished"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn appends_during_a_sync_share_the_next_single_sync() {
+        let dir = TempDir::new("group");
+        let settings = Settings {
+            data_dir: dir.0.display().to_string(),
+            force_sync: true,
+            snap_count: 1 << 40,
+            ..Settings::default()
+        };
+        let (_, mut log) = open(&settings, Instant::now(), 0).unwrap();
+        let wakes = Arc::new(AtomicUsize::new(0));
+        let w = wakes.clone();
+        log.set_waker(Box::new(move || {
+            w.fetch_add(1, Ordering::SeqCst);
+        }));
+        let shared = log.sync.shared.clone();
+        assert!(!log.start_flush().unwrap(), "nothing to write");
+
+        // Batch 1 (zxid 1) is held in flight by the gate.
+        let gate = lock(&shared.gate);
+        log.append(1, &create(1));
+        assert!(log.start_flush().unwrap());
+        assert!(log.in_flight());
+        // While it syncs the loop goes on: 2..=4 gather in the buffer and
+        // are not handed over (one batch at a time).
+        for z in 2..=4 {
+            log.append(z, &create(z));
+            assert!(!log.start_flush().unwrap(), "a batch is in flight");
+        }
+        assert_eq!(log.poll_flushed().unwrap(), None);
+        assert!(log.has_pending());
+        drop(gate);
+        assert_eq!(wait_flushed(&mut log), 1);
+        assert_eq!(log.syncs(), 1);
+        assert_eq!(log.poll_flushed().unwrap(), None, "reported once");
+        assert!(!log.in_flight());
+
+        // Batch 2: everything that arrived meanwhile, one write and one
+        // sync; 5 and 6 arrive during it.
+        let gate = lock(&shared.gate);
+        assert!(log.start_flush().unwrap());
+        assert!(!log.has_pending());
+        log.append(5, &create(5));
+        log.append(6, &create(6));
+        assert!(!log.start_flush().unwrap());
+        drop(gate);
+        assert_eq!(wait_flushed(&mut log), 4, "2, 3 and 4 in one batch");
+        assert_eq!(log.syncs(), 2);
+        assert_eq!(log.last_durable, 4);
+
+        // Batch 3 (5 and 6), then a blocking flush with a batch in flight
+        // and 7 waiting: it waits for the one and writes the other.
+        assert!(log.start_flush().unwrap());
+        log.append(7, &create(7));
+        assert_eq!(log.flush().unwrap(), Some(7));
+        assert_eq!(log.syncs(), 4);
+        assert_eq!(log.poll_flushed().unwrap(), None);
+        assert_eq!(log.flush().unwrap(), None);
+        // (The wake follows the result: count once the thread has ended.)
+        drop(log);
+        assert_eq!(wakes.load(Ordering::SeqCst), 4, "one wake per batch");
+
+        // The segment holds 1..=7 in order, and a start recovers them.
+        let seg = version_dir(&settings.data_dir).join(format!("log.{:016x}", 1));
+        let scan = storage::scan_log(&read(&seg).unwrap()).unwrap();
+        let zxids: Vec<i64> = scan.txns.iter().map(|t| t.zxid).collect();
+        assert_eq!(zxids, (1..=7).collect::<Vec<_>>());
+        assert_eq!(scan.end, LogEnd::Clean);
+        let (server, _) = open(&settings, Instant::now(), 0).unwrap();
+        assert_eq!(server.last_zxid().0, 7);
+    }
+
+    #[test]
+    fn a_failed_batch_stops_the_log_with_the_same_error_every_time() {
+        let dir = TempDir::new("failed");
+        let settings = Settings {
+            data_dir: dir.0.display().to_string(),
+            force_sync: true,
+            snap_count: 1 << 40,
+            ..Settings::default()
+        };
+        let (_, mut log) = open(&settings, Instant::now(), 0).unwrap();
+        // A file opened read-only: the write fails on the sync thread.
+        log.file = Arc::new(File::open(&log.path).unwrap());
+        log.append(1, &create(1));
+        let e = log.flush().unwrap_err().to_string();
+        assert!(e.starts_with("cannot write "), "{e}");
+        assert!(e.contains("of the log segment"), "{e}");
+        assert!(
+            e.ends_with("stopping, no acknowledged write is lost"),
+            "{e}"
+        );
+        log.append(2, &create(2));
+        assert_eq!(log.start_flush().unwrap_err().to_string(), e);
+        assert_eq!(log.poll_flushed().unwrap_err().to_string(), e);
+        assert_eq!(log.flush().unwrap_err().to_string(), e);
+        assert_eq!(log.syncs(), 0);
+    }
 
     /// A full disk: the message names the file, what was being written
     /// and the free space (checked by hand on a full tmpfs: "cannot write

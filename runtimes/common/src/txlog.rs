@@ -2,13 +2,27 @@
 //! it learns what is durable.
 
 /// A transaction log as a runtime drives it: append every entry of a loop
-/// turn, then `flush` once (group commit) and report the returned zxid to
-/// the server as `Input::Durable`.
+/// turn, then `start_flush` (group commit: one batch holds everything
+/// appended since the last one), and report what `poll_flushed` returns to
+/// the server as `Input::Durable`. A batch may take a while (a disk log
+/// writes and syncs it on a thread of its own); at most one is in flight,
+/// and what is appended meanwhile goes into the next one.
 pub trait TxLog {
     /// Queues one entry.
     fn append(&mut self, zxid: i64, entry: &[u8]);
-    /// Makes everything appended durable; returns the highest durable zxid
-    /// when anything new became durable.
+    /// Hands everything appended and not yet handed over to the log as one
+    /// batch, unless a batch is already in flight (or nothing waits).
+    /// Returns whether a batch was started.
+    fn start_flush(&mut self) -> std::io::Result<bool>;
+    /// Never blocks: the highest zxid made durable by a batch that finished
+    /// since the last call, if one did. An error means the log cannot be
+    /// written: the server must stop.
+    fn poll_flushed(&mut self) -> std::io::Result<Option<i64>>;
+    /// Whether a batch was started and `poll_flushed` has not reported it.
+    fn in_flight(&self) -> bool;
+    /// Blocks until everything appended so far is durable; returns the
+    /// highest durable zxid when anything became durable that
+    /// `poll_flushed` has not reported (tests, tools, shutdown).
     fn flush(&mut self) -> std::io::Result<Option<i64>>;
 }
 
@@ -17,6 +31,8 @@ pub trait TxLog {
 #[derive(Debug, Default)]
 pub struct MemoryLog {
     pending: Option<i64>,
+    /// A batch started and not yet reported (it completes at once).
+    done: Option<i64>,
     /// Entries appended since start.
     pub entries: u64,
 }
@@ -27,8 +43,28 @@ impl TxLog for MemoryLog {
         self.pending = Some(self.pending.map_or(zxid, |z| z.max(zxid)));
     }
 
+    fn start_flush(&mut self) -> std::io::Result<bool> {
+        if self.done.is_some() || self.pending.is_none() {
+            return Ok(false);
+        }
+        self.done = self.pending.take();
+        Ok(true)
+    }
+
+    fn poll_flushed(&mut self) -> std::io::Result<Option<i64>> {
+        Ok(self.done.take())
+    }
+
+    fn in_flight(&self) -> bool {
+        self.done.is_some()
+    }
+
     fn flush(&mut self) -> std::io::Result<Option<i64>> {
-        Ok(self.pending.take())
+        let mut durable = self.done.take();
+        if let Some(z) = self.pending.take() {
+            durable = Some(z);
+        }
+        Ok(durable)
     }
 }
 
@@ -45,5 +81,25 @@ mod tests {
         assert_eq!(l.flush().unwrap(), Some(4));
         assert_eq!(l.flush().unwrap(), None);
         assert_eq!(l.entries, 2);
+    }
+
+    #[test]
+    fn memory_log_batches_complete_at_once_one_at_a_time() {
+        let mut l = MemoryLog::default();
+        assert!(!l.start_flush().unwrap());
+        l.append(1, b"a");
+        assert!(l.start_flush().unwrap());
+        assert!(l.in_flight());
+        l.append(2, b"b");
+        // One batch at a time: 2 waits until 1 is reported.
+        assert!(!l.start_flush().unwrap());
+        assert_eq!(l.poll_flushed().unwrap(), Some(1));
+        assert_eq!(l.poll_flushed().unwrap(), None);
+        assert!(!l.in_flight());
+        assert!(l.start_flush().unwrap());
+        l.append(3, b"c");
+        // flush covers the batch in flight and what waits.
+        assert_eq!(l.flush().unwrap(), Some(3));
+        assert_eq!(l.poll_flushed().unwrap(), None);
     }
 }

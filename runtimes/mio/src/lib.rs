@@ -4,9 +4,12 @@
 //!
 //! One thread, one `Poll`. The loop follows the core's contract: after every
 //! input, drain the outputs; Transmits go to per-connection write queues,
-//! Appends to the transaction log, whose flush (once per turn: group commit)
-//! is reported back as `Input::Durable`. The core's next deadline is the
-//! poll timeout.
+//! Appends to the transaction log. Once per turn the log hands what was
+//! appended to its sync thread (group commit: one write and one fdatasync
+//! per batch, one batch at a time), which wakes the loop through the
+//! `Waker` when the batch is durable; the loop then reports it as
+//! `Input::Durable`. The loop never waits for the disk. The core's next
+//! deadline is the poll timeout.
 #![forbid(unsafe_code)]
 
 use bytes::Bytes;
@@ -143,6 +146,12 @@ pub fn run(
     settings.core.client_port = addr.port();
     let settings = &settings;
     let mut driver = Driver::open(settings, Instant::now(), wall)?;
+    // The log's sync thread wakes the loop when a batch is durable (the
+    // WAKER event; `commit` runs every turn and collects it).
+    let waker = stopper.waker.clone();
+    driver.set_waker(Box::new(move || {
+        let _ = waker.wake();
+    }));
     driver.report_process_facts();
     on_ready(addr, stopper.clone());
     info!(
@@ -206,18 +215,19 @@ pub fn run(
             rt.driver.feed(now, Input::Tick);
             rt.drain(now);
         }
-        // Commit, then write replies; writing may resume reading from a
-        // paused client, whose writes must be committed before sleeping.
-        loop {
-            rt.commit(now);
-            rt.flush_all(now);
-            if !rt.driver.has_pending() {
-                break;
-            }
-        }
+        // Commit, then write replies. Log entries that wait for a batch
+        // (appended after this commit, e.g. by a paused client that writing
+        // resumed, or held back by `commit` right after a batch) make the
+        // next poll return at once.
+        rt.commit(now);
+        rt.flush_all(now);
         rt.check_stalled(now);
         if stop {
             info!("signal received: shutting down");
+            // What was appended is made durable (the batch in flight, then
+            // the rest) before exiting, and the replies it releases are
+            // sent if the clients take them.
+            rt.flush_log();
             rt.shutdown();
             if signals {
                 // The process ends next: handing a million znodes back to
@@ -425,6 +435,22 @@ impl Runtime {
             warn!("transaction log failed: {e}; shutting down");
             std::process::exit(1);
         }
+    }
+
+    /// Waits until the whole log is durable and queues what that releases.
+    fn flush_log(&mut self) {
+        let now = Instant::now();
+        let Runtime {
+            driver,
+            conns,
+            dirty,
+            ..
+        } = self;
+        if let Err(e) = driver.flush_log(now, &mut |a| act(conns, dirty, now, a)) {
+            warn!("transaction log failed: {e}; shutting down");
+            std::process::exit(1);
+        }
+        self.flush_all(now);
     }
 
     fn flush_all(&mut self, now: Instant) {
