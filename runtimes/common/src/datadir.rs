@@ -1362,6 +1362,26 @@ impl TxLog for DiskLog {
         self.in_flight.is_some()
     }
 
+    fn has_pending(&self) -> bool {
+        DiskLog::has_pending(self)
+    }
+
+    fn set_waker(&mut self, wake: Box<dyn Fn() + Send>) {
+        DiskLog::set_waker(self, wake)
+    }
+
+    fn snapshot_work(&mut self, server: &mut Server, forced: bool) -> io::Result<()> {
+        DiskLog::snapshot_work(self, server, forced)
+    }
+
+    fn snapshot_wakeup(&self, now: Instant) -> Option<Instant> {
+        DiskLog::snapshot_wakeup(self, now)
+    }
+
+    fn dir_sizes(&self) -> (u64, u64) {
+        DiskLog::dir_sizes(self)
+    }
+
     fn flush(&mut self) -> io::Result<Option<i64>> {
         self.check()?;
         let mut durable = None;

@@ -18,15 +18,18 @@ pub enum Action {
     Close(ConnId, pookeeper_core::CloseReason),
 }
 
-/// A server with its data directory. The core stays inside: runtimes feed
-/// it through these methods, so every runtime turns the loop the same way.
+/// A server with its log: its data directory ([`DiskLog`], what the
+/// binaries use) or any other [`TxLog`] (a [`crate::txlog::MemoryLog`] for
+/// tests and embedding without a disk). The core stays inside: runtimes
+/// feed it through these methods, so every runtime turns the loop the
+/// same way.
 #[derive(Debug)]
-pub struct Driver {
+pub struct Driver<L: TxLog = DiskLog> {
     server: Server,
-    log: DiskLog,
+    log: L,
 }
 
-impl Driver {
+impl Driver<DiskLog> {
     /// Recovers the server from the data directory.
     pub fn open(settings: &Settings, now: Instant, wall_ms: i64) -> io::Result<Self> {
         if !settings.force_sync {
@@ -36,6 +39,14 @@ impl Driver {
         settings.core.secret = crate::secret::load_or_create(&settings.data_dir)?;
         let (server, log) = datadir::open(&settings, now, wall_ms)?;
         Ok(Self { server, log })
+    }
+}
+
+impl<L: TxLog> Driver<L> {
+    /// A driver for `server` over `log` (which must hold what the server
+    /// recovered from, if anything).
+    pub fn with_log(server: Server, log: L) -> Self {
+        Self { server, log }
     }
 
     /// Drains the core's outputs after an input: connection actions go to
@@ -186,5 +197,52 @@ impl Driver {
     /// the waker brings the loop back when it is done.
     pub fn has_pending(&self) -> bool {
         self.log.has_pending() && !self.log.in_flight()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::txlog::MemoryLog;
+    use pookeeper_core::proto::records::ConnectRequest;
+    use pookeeper_core::Config;
+
+    /// The same loop turn over a memory log: a handshake is answered only
+    /// once its batch, handed to the log by one `commit`, is reported
+    /// durable by the next.
+    #[test]
+    fn a_driver_over_a_memory_log_answers_at_commit() {
+        #[allow(clippy::disallowed_methods)]
+        let now = Instant::now();
+        let server = Server::new(Config::default(), now, 1_700_000_000_000).unwrap();
+        let mut d = Driver::with_log(server, MemoryLog::default());
+        let conn = d.accept(now, None, false);
+        let req = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 0,
+            timeout: 10_000,
+            session_id: 0,
+            passwd: vec![0; 16],
+            read_only: false,
+        };
+        let mut sent = Vec::new();
+        d.handle(
+            now,
+            Input::Received {
+                conn,
+                bytes: &req.encode_frame(),
+            },
+            &mut |a| sent.push(a),
+        );
+        assert!(sent.is_empty(), "nothing before the session is durable");
+        assert!(d.has_pending());
+        d.commit(now, &mut |a| sent.push(a)).unwrap();
+        assert!(sent.is_empty(), "the batch was only handed to the log");
+        d.commit(now, &mut |a| sent.push(a)).unwrap();
+        assert!(
+            matches!(sent.as_slice(), [Action::Send(c, b)] if *c == conn && b.len() == 41),
+            "{sent:?}"
+        );
+        assert!(!d.has_pending());
     }
 }

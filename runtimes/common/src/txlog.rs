@@ -1,6 +1,9 @@
 //! Where the runtime puts [`pookeeper_core::Output::Append`] entries, and how
 //! it learns what is durable.
 
+use pookeeper_core::Server;
+use std::time::Instant;
+
 /// A transaction log as a runtime drives it: append every entry of a loop
 /// turn, then `start_flush` (group commit: one batch holds everything
 /// appended since the last one), and report what `poll_flushed` returns to
@@ -24,6 +27,25 @@ pub trait TxLog {
     /// highest durable zxid when anything became durable that
     /// `poll_flushed` has not reported (tests, tools, shutdown).
     fn flush(&mut self) -> std::io::Result<Option<i64>>;
+    /// Whether appended entries wait to be handed over as a batch.
+    fn has_pending(&self) -> bool;
+    /// Installs what a log that writes on a thread of its own calls when a
+    /// batch is done, so the loop wakes up for it. A log whose batches
+    /// complete at once has no use for it.
+    fn set_waker(&mut self, _wake: Box<dyn Fn() + Send>) {}
+    /// Snapshot work for one loop turn (see `DiskLog::snapshot_work`); a
+    /// log that keeps no snapshots does none.
+    fn snapshot_work(&mut self, _server: &mut Server, _forced: bool) -> std::io::Result<()> {
+        Ok(())
+    }
+    /// When the runtime should come back for snapshot work, if ever.
+    fn snapshot_wakeup(&self, _now: Instant) -> Option<Instant> {
+        None
+    }
+    /// Bytes in (snapshot directory, log directory), for `conf` and `dirs`.
+    fn dir_sizes(&self) -> (u64, u64) {
+        (0, 0)
+    }
 }
 
 /// The log of a server without durability: entries are "durable" as soon
@@ -65,6 +87,10 @@ impl TxLog for MemoryLog {
             durable = Some(z);
         }
         Ok(durable)
+    }
+
+    fn has_pending(&self) -> bool {
+        self.pending.is_some()
     }
 }
 
