@@ -648,6 +648,11 @@ pub struct DiskLog {
     /// An operator asked for a snapshot (`csnp`) that has not started yet:
     /// it waits for the one being written, or for the log to be flushed.
     snap_forced: bool,
+    /// A snapshot started since the last batch: the next batch starts a
+    /// new segment, so that recovery from that snapshot reads little log
+    /// before the first transaction it needs, and purging can drop whole
+    /// segments.
+    roll_for_snapshot: bool,
 }
 
 /// A seed for the snapshot point: the clock and the process id, enough to
@@ -1102,6 +1107,7 @@ impl DiskLog {
                 .then_some(settings.snap_retain_count.max(3)),
             snap_job: None,
             snap_forced: false,
+            roll_for_snapshot: false,
         };
         log.next_threshold();
         Ok(log)
@@ -1171,7 +1177,10 @@ impl DiskLog {
     /// Before a batch of `len` bytes starting with `first`: rolls to a new
     /// segment past `segmentBytes`, extends the preallocation if needed.
     fn make_room(&mut self, first: i64, len: u64) -> io::Result<()> {
-        if self.offset + len > self.segment_limit && self.offset > storage::LOG_HEADER_LEN as u64 {
+        let started = self.offset > storage::LOG_HEADER_LEN as u64;
+        let full = self.offset + len > self.segment_limit;
+        let snapshot = std::mem::take(&mut self.roll_for_snapshot);
+        if started && (full || snapshot) {
             self.roll(first)?;
         }
         let end = self.offset + len;
@@ -1219,7 +1228,10 @@ impl DiskLog {
                 let zxid = snapshot.zxid();
                 debug_assert!(zxid <= self.last_durable, "snapshot beyond the durable log");
                 match SnapJob::start(&self.snap_dir, snapshot) {
-                    Ok(job) => self.snap_job = Some(job),
+                    Ok(job) => {
+                        self.snap_job = Some(job);
+                        self.roll_for_snapshot = true;
+                    }
                     Err(e) => {
                         // Do not retry at once on every turn.
                         self.last_snapshot = self.last_durable;
@@ -1527,6 +1539,45 @@ mod tests {
         assert_eq!(scan.end, LogEnd::Clean);
         let (server, _) = open(&settings, Instant::now(), 0).unwrap();
         assert_eq!(server.last_zxid().0, 7);
+    }
+
+    /// A snapshot makes the next batch start a new segment (once), so that
+    /// recovery from it reads little log before what it needs.
+    #[test]
+    fn the_batch_after_a_snapshot_starts_a_new_segment() {
+        let dir = TempDir::new("snaproll");
+        let settings = Settings {
+            data_dir: dir.0.display().to_string(),
+            force_sync: false,
+            snap_count: 1 << 40,
+            ..Settings::default()
+        };
+        let (mut server, mut log) = open(&settings, Instant::now(), 0).unwrap();
+        for z in 1..=3 {
+            log.append(z, &create(z));
+        }
+        assert_eq!(log.flush().unwrap(), Some(3));
+        log.snapshot_work(&mut server, true).unwrap();
+        assert!(log.snap_job.is_some(), "a forced snapshot started");
+        log.append(4, &create(4));
+        assert_eq!(log.flush().unwrap(), Some(4));
+        log.append(5, &create(5));
+        assert_eq!(log.flush().unwrap(), Some(5));
+        let t0 = Instant::now();
+        while log.snap_job.is_some() {
+            log.snapshot_work(&mut server, false).unwrap();
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "snapshot never finished"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let logs: Vec<i64> = list(&version_dir(&settings.data_dir), "log")
+            .unwrap()
+            .into_iter()
+            .map(|(z, _)| z)
+            .collect();
+        assert_eq!(logs, vec![1, 4], "one roll, at the first batch after it");
     }
 
     #[test]
