@@ -145,14 +145,27 @@ fn client_that_never_reads_does_not_hurt_others() {
         burst.extend_from_slice(&1i32.to_be_bytes());
         burst.extend_from_slice(b"/\0");
     }
+    // A short write timeout: once the server stops reading, the kernel
+    // still takes a little now and then (a write returns part of its
+    // bytes after the timeout, and the next one waits again), and `good`
+    // must ask before its 10 s session expires.
     lazy.s
-        .set_write_timeout(Some(Duration::from_secs(5)))
+        .set_write_timeout(Some(Duration::from_secs(1)))
         .unwrap();
+    let mut stopped = false;
     for _ in 0..50 {
         if lazy.s.write_all(&burst).is_err() {
-            break; // the server stopped reading from us: backpressure
+            stopped = true; // the server stopped reading from us: backpressure
+            break;
         }
     }
+    // 18 MB of requests (88 MB of replies asked): the server stopped
+    // reading long before (both runtimes; the async one used to read all
+    // of it).
+    assert!(
+        stopped,
+        "the server took all 18 MB from a client that reads nothing"
+    );
     assert_eq!(good.exists_root(1), 0, "others are served meanwhile");
 }
 

@@ -300,3 +300,166 @@ fn latencies_under_durable_writes_are_measured() {
         v[1]
     );
 }
+
+/// Reads until the server closes the connection (end of stream or a
+/// reset); `None` if it stays open for `limit`. Returns the bytes read.
+fn read_until_closed(s: &mut TcpStream, limit: Duration) -> Option<usize> {
+    let deadline = std::time::Instant::now() + limit;
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0;
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return Some(total),
+            Ok(n) => total += n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                if std::time::Instant::now() > deadline {
+                    return None;
+                }
+            }
+            Err(_) => return Some(total),
+        }
+    }
+}
+
+/// The stall rule of the send queue (runtimes/common/src/sendq.rs), in
+/// whichever runtime `POOKEEPER_RUNTIME` picks: clients that pipeline
+/// reads of a 1 MB znode and never read the replies are closed once their
+/// queue has made no progress for the stall limit (maxSessionTimeout,
+/// 2 s here), with a warn line naming the connection, its peer and the
+/// unsent bytes, while another client on the same server keeps being
+/// answered. The text client's session does not expire (a telnet user
+/// does not ping), so only the stall rule closes it; the binary client's
+/// session expires first (the server reads nothing from it, pings
+/// included), and its close cannot complete while it does not read: the
+/// same rule drops it.
+#[test]
+fn a_client_that_never_reads_is_closed_after_the_stall_limit() {
+    let dir = TempDir::new("stall");
+    let cfg = dir.0.join("zoo.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "tickTime=200\nmaxSessionTimeout=2000\ndataDir={}\nclientPort=0\nforceSync=no\n",
+            dir.0.join("data").display()
+        ),
+    )
+    .unwrap();
+    let pk = Pookeeper::start(&[cfg.to_str().unwrap()]);
+    let addr = pk.hostport();
+    let mut owner = session(&addr);
+    let mut create = jute_string(b"/big");
+    create.extend_from_slice(&jute_string(&vec![b'a'; 1_000_000]));
+    create.extend_from_slice(&1i32.to_be_bytes());
+    create.extend_from_slice(&31i32.to_be_bytes());
+    create.extend_from_slice(&jute_string(b"world"));
+    create.extend_from_slice(&jute_string(b"anyone"));
+    create.extend_from_slice(&0i32.to_be_bytes());
+    owner.write_all(&frame(1, 1, &create)).unwrap();
+    let r = read_frame(&mut owner);
+    assert_eq!(&r[12..16], &[0; 4], "create /big");
+    drop(owner);
+
+    // A client that reads its replies, asking every 100 ms throughout
+    // (which also keeps its 2 s session alive).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let good = {
+        let stop = stop.clone();
+        let mut c = session(&addr);
+        std::thread::spawn(move || {
+            let mut exists = jute_string(b"/zookeeper");
+            exists.push(0);
+            let (mut n, mut worst) = (0, Duration::ZERO);
+            for xid in 1.. {
+                if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                let started = std::time::Instant::now();
+                c.write_all(&frame(xid, 3, &exists)).unwrap();
+                let r = read_frame(&mut c);
+                assert_eq!(i32::from_be_bytes(r[0..4].try_into().unwrap()), xid);
+                assert_eq!(&r[12..16], &[0; 4], "exists /zookeeper");
+                worst = worst.max(started.elapsed());
+                n += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            (n, worst)
+        })
+    };
+
+    // 200 getData of /big each (200 MB of replies asked), never read.
+    let mut get = jute_string(b"/big");
+    get.push(0);
+    let mut binary = session(&addr);
+    let burst: Vec<u8> = (1..=200).flat_map(|x| frame(x, 4, &get)).collect();
+    binary.write_all(&burst).unwrap();
+    // The text client waits for its session (else its reads would wait
+    // behind the session's creation and be answered all at once when it
+    // commits, past the core's output burst), then never reads again.
+    let mut text = TcpStream::connect(&addr).unwrap();
+    text.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    text.write_all(b"EXISTS:/\n").unwrap();
+    let mut greeting = Vec::new();
+    let mut byte = [0u8; 1];
+    while !greeting.ends_with(b"true\n") {
+        text.read_exact(&mut byte).expect("the text greeting");
+        greeting.push(byte[0]);
+    }
+    text.write_all(&b"GET:/big\n".repeat(200)).unwrap();
+    let started = std::time::Instant::now();
+    let peers = [binary.local_addr().unwrap(), text.local_addr().unwrap()];
+    let lines: Vec<String> = peers
+        .iter()
+        .map(|peer| format!("from {peer}: client not reading"))
+        .collect();
+    let deadline = started + Duration::from_secs(20);
+    let mut closed_after = [None, None];
+    while closed_after.contains(&None) && std::time::Instant::now() < deadline {
+        let log = pk.log();
+        for (i, line) in lines.iter().enumerate() {
+            if closed_after[i].is_none() && log.contains(line.as_str()) {
+                closed_after[i] = Some(started.elapsed());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = pk.log();
+    eprintln!("closed after {closed_after:?}");
+    for (i, line) in lines.iter().enumerate() {
+        let at = closed_after[i].unwrap_or_else(|| panic!("no {line:?} in 20 s:\n{log}"));
+        // Not before the stall limit: the queue made progress until the
+        // socket's buffers were full.
+        assert!(at >= Duration::from_millis(1500), "{line}: after {at:?}");
+        let warn = log.lines().find(|l| l.contains(line.as_str())).unwrap();
+        eprintln!("{warn}");
+        assert!(warn.contains("WARN"), "{warn}");
+        assert!(warn.contains("bytes unsent"), "{warn}");
+    }
+    // The text client was closed by the stall rule itself.
+    let text_line = log.lines().find(|l| l.contains(&lines[1])).unwrap();
+    assert!(text_line.contains("client not reading ("), "{text_line}");
+    // Both sockets are closed: what the kernel buffered, then the end.
+    for (name, s) in [("binary", &mut binary), ("text", &mut text)] {
+        let got = read_until_closed(s, Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("the {name} client's connection is still open"));
+        assert!(got < 100_000_000, "{name}: read {got} bytes");
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (answered, worst) = good.join().expect("the reading client was answered");
+    eprintln!("the reading client: {answered} answers, slowest {worst:?}");
+    // (A debug build takes a while to produce the hogs' first replies.)
+    assert!(answered >= 5, "{answered} answers");
+    assert!(worst < Duration::from_secs(5), "slowest answer {worst:?}");
+    // And the server goes on serving fresh clients.
+    let mut c = session(&addr);
+    let mut small = jute_string(b"/zookeeper");
+    small.push(0);
+    c.write_all(&frame(1, 3, &small)).unwrap();
+    assert_eq!(&read_frame(&mut c)[12..16], &[0; 4]);
+}

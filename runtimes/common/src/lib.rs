@@ -1,6 +1,7 @@
 //! What every PooKeeper runtime shares, written once: configuration
-//! (`zoo.cfg` keys and the command line), logging, and the transaction log
-//! the runtime reports durability from.
+//! (`zoo.cfg` keys and the command line), logging, the transaction log
+//! the runtime reports durability from, and the per-connection send queue
+//! with its backpressure rule ([`sendq`]).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -10,6 +11,7 @@ pub mod driver;
 pub mod log;
 pub mod process;
 pub mod secret;
+pub mod sendq;
 pub mod settings;
 pub mod txlog;
 

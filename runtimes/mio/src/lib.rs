@@ -10,15 +10,20 @@
 //! `Waker` when the batch is durable; the loop then reports it as
 //! `Input::Durable`. The loop never waits for the disk. The core's next
 //! deadline is the poll timeout.
+//!
+//! Each connection's replies wait in a [`SendQueue`]; clients that do not
+//! read them are handled by the rule documented in
+//! `pookeeper_common::sendq` (pause reading above 4 MiB unsent, resume
+//! below 1 MiB, close after a stall), the same as in the async-std runtime.
 #![forbid(unsafe_code)]
 
-use bytes::Bytes;
 use mio::net::{TcpListener, TcpStream, UnixStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use pookeeper_common::driver::{Action, Driver};
+use pookeeper_common::sendq::{self, SendQueue, STALL_CHECK_INTERVAL};
 use pookeeper_common::{debug, info, warn, Settings};
 use pookeeper_core::{CloseReason, ConnId, Input};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,27 +35,13 @@ const TEXT_LISTENER: Token = Token(usize::MAX - 2);
 const SIGNALS: Token = Token(usize::MAX - 3);
 const WAKER: Token = Token(usize::MAX - 4);
 
-/// Stop reading from a connection whose unsent replies exceed this...
-const HIGH_WATER: usize = 4 << 20;
-/// ...and resume below this.
-const LOW_WATER: usize = 1 << 20;
-/// A closing connection gets this long to take its last bytes.
-const CLOSE_GRACE: Duration = Duration::from_secs(5);
-
 struct Conn {
     stream: TcpStream,
     peer: SocketAddr,
-    queue: VecDeque<Bytes>,
-    /// Bytes of the queue's front already written.
-    offset: usize,
-    queued: usize,
-    /// The core closed it: drop once the queue is flushed.
-    closing: Option<CloseReason>,
-    /// Not reading because the peer does not read its replies.
-    paused: bool,
+    /// Unsent replies, whether the core closed it (drop once flushed), and
+    /// whether reading is paused because the peer does not read.
+    queue: SendQueue,
     interest: Interest,
-    /// When the queue last made progress (or became non-empty).
-    progress: Instant,
 }
 
 struct Runtime {
@@ -60,7 +51,7 @@ struct Runtime {
     buf: Vec<u8>,
     /// Connections with new bytes to write.
     dirty: Vec<ConnId>,
-    /// How long a client may leave replies unread.
+    /// How long a client may leave replies unread (see `sendq`).
     stall_limit: Duration,
 }
 
@@ -245,11 +236,7 @@ fn act(conns: &mut BTreeMap<ConnId, Conn>, dirty: &mut Vec<ConnId>, now: Instant
     match a {
         Action::Send(conn, data) => {
             if let Some(c) = conns.get_mut(&conn) {
-                if c.queued == 0 {
-                    c.progress = now;
-                }
-                c.queued += data.len();
-                c.queue.push_back(data);
+                c.queue.push(data, now);
                 dirty.push(conn);
             }
         }
@@ -261,8 +248,7 @@ fn act(conns: &mut BTreeMap<ConnId, Conn>, dirty: &mut Vec<ConnId>, now: Instant
                     }
                     _ => info!("closing connection {} from {}: {reason}", conn.0, c.peer),
                 }
-                c.closing = Some(reason);
-                c.progress = now;
+                c.queue.close(now);
                 dirty.push(conn);
             }
         }
@@ -280,8 +266,8 @@ impl Runtime {
         let stall = self
             .conns
             .values()
-            .any(|c| c.queued > 0)
-            .then_some(Duration::from_secs(1));
+            .any(|c| !c.queue.is_empty())
+            .then_some(STALL_CHECK_INTERVAL);
         match (core, stall) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -318,13 +304,8 @@ impl Runtime {
                 Conn {
                     stream,
                     peer,
-                    queue: VecDeque::new(),
-                    offset: 0,
-                    queued: 0,
-                    closing: None,
-                    paused: false,
+                    queue: SendQueue::new(),
                     interest: Interest::READABLE,
-                    progress: now,
                 },
             );
             self.drain(now);
@@ -346,7 +327,7 @@ impl Runtime {
             let Some(c) = self.conns.get_mut(&id) else {
                 return;
             };
-            if c.paused || c.closing.is_some() {
+            if c.queue.reading_paused() || c.queue.is_closing() {
                 return;
             }
             match c.stream.read(&mut self.buf) {
@@ -375,18 +356,14 @@ impl Runtime {
         }
     }
 
-    /// Feeds the core's kept requests while the send queue has room
-    /// (pausing the connection once it has none).
+    /// Feeds the core's kept requests while the send queue has room (once
+    /// it has none, reading is paused too: see `sendq`).
     fn pump(&mut self, id: ConnId, now: Instant) {
         loop {
-            let Some(c) = self.conns.get_mut(&id) else {
+            let Some(c) = self.conns.get(&id) else {
                 return;
             };
-            if c.closing.is_some() || !self.driver.has_pending_input(id) {
-                return;
-            }
-            if c.queued > HIGH_WATER {
-                c.paused = true;
+            if c.queue.is_closing() || !c.queue.has_room() || !self.driver.has_pending_input(id) {
                 return;
             }
             self.driver.feed(
@@ -471,31 +448,19 @@ impl Runtime {
             return;
         };
         let mut failed = false;
+        // Whether a pause ended (it may have begun with this turn's
+        // replies, before any write).
+        let was_paused = c.queue.reading_paused();
         while !c.queue.is_empty() {
-            let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(c.queue.len().min(64));
-            for (i, b) in c.queue.iter().take(64).enumerate() {
-                let s = if i == 0 { &b[c.offset..] } else { &b[..] };
-                slices.push(IoSlice::new(s));
-            }
+            let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(64);
+            c.queue.io_slices(&mut slices, 64);
             match c.stream.write_vectored(&slices) {
                 Ok(0) => {
                     failed = true;
                     break;
                 }
-                Ok(mut n) => {
-                    c.queued -= n;
-                    c.progress = now;
-                    while n > 0 {
-                        let front = c.queue[0].len() - c.offset;
-                        if n >= front {
-                            n -= front;
-                            c.offset = 0;
-                            c.queue.pop_front();
-                        } else {
-                            c.offset += n;
-                            n = 0;
-                        }
-                    }
+                Ok(n) => {
+                    c.queue.advance(n, now);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -507,27 +472,21 @@ impl Runtime {
             }
         }
         if failed {
-            let closing = c.closing.is_some();
-            if closing {
+            if c.queue.is_closing() {
                 self.drop_conn(id);
             } else {
                 self.peer_gone(id, now);
             }
             return;
         }
-        if c.queue.is_empty() && c.closing.is_some() {
+        if c.queue.is_empty() && c.queue.is_closing() {
             self.drop_conn(id);
             return;
         }
         // Backpressure: a client that does not read its replies stops being
         // read from, so the server does not buffer without bound.
-        let was_paused = c.paused;
-        if c.queued > HIGH_WATER {
-            c.paused = true;
-        } else if c.queued < LOW_WATER {
-            c.paused = false;
-        }
-        let mut want = if c.paused || c.closing.is_some() {
+        let paused = c.queue.reading_paused();
+        let mut want = if paused || c.queue.is_closing() {
             None
         } else {
             Some(Interest::READABLE)
@@ -543,7 +502,7 @@ impl Runtime {
                 .registry()
                 .reregister(&mut c.stream, Token(id.0 as usize), want);
         }
-        if was_paused && !c.paused {
+        if was_paused && !paused {
             // Edge-triggered: bytes that arrived while paused raise no new
             // event, so read now.
             self.read(id, now, true);
@@ -558,24 +517,19 @@ impl Runtime {
     }
 
     /// Closes clients that leave their replies unread for too long, and
-    /// closing connections that will not take their last bytes.
+    /// closing connections that will not take their last bytes (the rule
+    /// of `sendq`).
     fn check_stalled(&mut self, now: Instant) {
         let limit = self.stall_limit;
         let stalled: Vec<(ConnId, bool)> = self
             .conns
             .iter()
-            .filter(|(_, c)| {
-                let idle = now.saturating_duration_since(c.progress);
-                (c.queued > 0 && idle > limit) || (c.closing.is_some() && idle > CLOSE_GRACE)
-            })
-            .map(|(id, c)| (*id, c.closing.is_some()))
+            .filter(|(_, c)| c.queue.stalled(now, limit))
+            .map(|(id, c)| (*id, c.queue.is_closing()))
             .collect();
         for (id, closing) in stalled {
             if let Some(c) = self.conns.get(&id) {
-                warn!(
-                    "closing connection {} from {}: client not reading ({} bytes unsent)",
-                    id.0, c.peer, c.queued
-                );
+                warn!("{}", sendq::stall_message(id, c.peer, &c.queue, now));
             }
             if closing {
                 self.drop_conn(id);
